@@ -1,0 +1,55 @@
+//! Error type shared by every library crate of bootflow.
+
+/// Everything that can go wrong inside bootflow's libraries.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A configuration value is missing, unknown or out of range.
+    #[error("invalid config: {0}")]
+    Config(String),
+    /// Shapes of inputs do not fit together.
+    #[error("dimension mismatch: {0}")]
+    Dim(String),
+    /// A computation produced NaN where a number was required.
+    #[error("non-finite value: {0}")]
+    NonFinite(String),
+    /// An error raised by a user script, already carrying `file:line:col`.
+    #[error("{0}")]
+    Script(String),
+    /// An error reported by (or about) a plugin library.
+    #[error("plugin {plugin}: {message}")]
+    Plugin { plugin: String, message: String },
+    /// A name that is not in the registry.
+    #[error("unknown {kind} '{name}'{hint}")]
+    Unknown { kind: &'static str, name: String, hint: String },
+    /// The component does not provide this operation (e.g. a target without a gradient).
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    /// File system errors.
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    /// Anything else, with a message.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Result with the bootflow error.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// An `Unknown` error that lists the names that do exist.
+    pub fn unknown<'a>(kind: &'static str, name: &str, known: impl IntoIterator<Item = &'a str>) -> Self {
+        let known: Vec<&str> = known.into_iter().collect();
+        let hint = if known.is_empty() { String::new() } else { format!(" (known: {})", known.join(", ")) };
+        Error::Unknown { kind, name: name.to_string(), hint }
+    }
+
+    /// Wraps an I/O error with the path or action it came from.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+/// Returns `Error::Dim` unless `got == want`.
+pub fn check_dim(what: &str, got: usize, want: usize) -> Result<()> {
+    if got == want { Ok(()) } else { Err(Error::Dim(format!("{what}: got {got}, expected {want}"))) }
+}

@@ -1,0 +1,17 @@
+//! MCMC kernels built into core.
+
+pub mod rwm;
+
+use std::sync::Arc;
+
+use crate::registry::{Registry, Source};
+
+/// Registers the built-in kernels.
+pub fn register(reg: &mut Registry) -> crate::Result<()> {
+    reg.add_kernel(
+        "rwm",
+        Source::Builtin,
+        "random-walk Metropolis with an isotropic Gaussian proposal (no gradient needed)",
+        Arc::new(|dim, cfg| Ok(Box::new(rwm::RandomWalk::from_config(dim, cfg)?) as Box<dyn crate::Kernel>)),
+    )
+}

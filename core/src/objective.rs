@@ -1,0 +1,33 @@
+//! Training objectives (gradient estimators) for flows.
+
+use crate::error::Result;
+use crate::flow::Flow;
+use crate::rng::Rng;
+use crate::target::Target;
+
+/// A loss estimate, its gradient with respect to the flow parameters, and named diagnostics
+/// (batch ESS, AIS acceptance, step size, ...).
+#[derive(Clone, Debug, Default)]
+pub struct ObjectiveOutput {
+    pub loss: f64,
+    pub grad: Vec<f64>,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// A stochastic gradient estimator for the flow parameters.
+pub trait Objective: Send + Sync {
+    /// Estimates the loss and its gradient at the flow's current parameters.
+    fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput>;
+    /// Called after the optimiser changed the flow (e.g. to re-weight a replay buffer).
+    fn after_update(&mut self, _flow: &Flow) -> Result<()> {
+        Ok(())
+    }
+    /// Internal state for checkpoints (replay buffer, AIS step sizes).
+    fn state(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+    /// Restores what [`Objective::state`] returned.
+    fn set_state(&mut self, _state: &serde_json::Value) -> Result<()> {
+        Ok(())
+    }
+}

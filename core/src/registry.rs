@@ -1,0 +1,242 @@
+//! One registry of factories keyed by name for everything chosen at run time: targets,
+//! bijections, kernels and objectives. Built-ins, plugins and scripts register into the same
+//! registry, so callers never know where an implementation came from.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::bijection::Bijection;
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::kernel::Kernel;
+use crate::objective::Objective;
+use crate::target::Target;
+
+/// Where a registered implementation comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Builtin,
+    Plugin(PathBuf),
+    Script(PathBuf),
+}
+
+impl Source {
+    /// `builtin`, `plugin` or `script`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Builtin => "builtin",
+            Source::Plugin(_) => "plugin",
+            Source::Script(_) => "script",
+        }
+    }
+}
+
+/// What a bijection factory knows about the slot it fills.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerContext {
+    /// Dimension of the flow.
+    pub dim: usize,
+    /// Position of this entry in the flow's layer list.
+    pub index: usize,
+    /// Seed for random initialisation and random masks/permutations of this entry.
+    pub seed: u64,
+}
+
+pub type TargetFactory = Arc<dyn Fn(&Value) -> Result<Box<dyn Target>> + Send + Sync>;
+/// A bijection entry may expand to several layers (e.g. `realnvp` with `couplings = 10`).
+pub type BijectionFactory = Arc<dyn Fn(&LayerContext, &Value) -> Result<Vec<Box<dyn Bijection>>> + Send + Sync>;
+pub type KernelFactory = Arc<dyn Fn(usize, &Value) -> Result<Box<dyn Kernel>> + Send + Sync>;
+pub type ObjectiveFactory = Arc<dyn Fn(&Value, &Registry) -> Result<Box<dyn Objective>> + Send + Sync>;
+
+/// A registered factory with its provenance.
+#[derive(Clone)]
+pub struct Entry<F> {
+    pub factory: F,
+    pub source: Source,
+    pub description: String,
+}
+
+/// Name → factory maps, one per kind of component.
+#[derive(Clone, Default)]
+pub struct Registry {
+    pub targets: BTreeMap<String, Entry<TargetFactory>>,
+    pub bijections: BTreeMap<String, Entry<BijectionFactory>>,
+    pub kernels: BTreeMap<String, Entry<KernelFactory>>,
+    pub objectives: BTreeMap<String, Entry<ObjectiveFactory>>,
+}
+
+fn insert<F>(map: &mut BTreeMap<String, Entry<F>>, kind: &str, name: &str, entry: Entry<F>) -> Result<()> {
+    if let Some(old) = map.get(name) {
+        return Err(Error::Config(format!(
+            "{kind} '{name}' from {} is already provided by {}",
+            describe(&entry.source),
+            describe(&old.source)
+        )));
+    }
+    map.insert(name.to_string(), entry);
+    Ok(())
+}
+
+fn describe(s: &Source) -> String {
+    match s {
+        Source::Builtin => "bootflow itself".into(),
+        Source::Plugin(p) => format!("plugin {}", p.display()),
+        Source::Script(p) => format!("script {}", p.display()),
+    }
+}
+
+fn get<'a, F>(map: &'a BTreeMap<String, Entry<F>>, kind: &'static str, name: &str) -> Result<&'a Entry<F>> {
+    map.get(name).ok_or_else(|| Error::unknown(kind, name, map.keys().map(String::as_str)))
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A registry holding the components built into core.
+    pub fn with_builtins() -> Self {
+        let mut r = Self::new();
+        r.add_bijection(
+            "affine",
+            Source::Builtin,
+            "element-wise affine layer x = z exp(s) + t",
+            Arc::new(|ctx: &LayerContext, cfg: &Value| {
+                parse_config::<Empty>("affine layer", cfg)?;
+                Ok(vec![Box::new(crate::affine::ElementwiseAffine::new(ctx.dim)) as Box<dyn Bijection>])
+            }),
+        )
+        .expect("empty registry");
+        crate::mcmc::register(&mut r).expect("built-in kernels have distinct names");
+        r
+    }
+
+    pub fn add_target(&mut self, name: &str, source: Source, description: &str, factory: TargetFactory) -> Result<()> {
+        insert(&mut self.targets, "target", name, Entry { factory, source, description: description.into() })
+    }
+    pub fn add_bijection(
+        &mut self,
+        name: &str,
+        source: Source,
+        description: &str,
+        factory: BijectionFactory,
+    ) -> Result<()> {
+        insert(&mut self.bijections, "bijection", name, Entry { factory, source, description: description.into() })
+    }
+    pub fn add_kernel(&mut self, name: &str, source: Source, description: &str, factory: KernelFactory) -> Result<()> {
+        insert(&mut self.kernels, "kernel", name, Entry { factory, source, description: description.into() })
+    }
+    pub fn add_objective(
+        &mut self,
+        name: &str,
+        source: Source,
+        description: &str,
+        factory: ObjectiveFactory,
+    ) -> Result<()> {
+        insert(&mut self.objectives, "objective", name, Entry { factory, source, description: description.into() })
+    }
+
+    pub fn target(&self, name: &str, config: &Value) -> Result<Box<dyn Target>> {
+        (get(&self.targets, "target", name)?.factory)(config)
+    }
+    pub fn bijection(&self, name: &str, ctx: &LayerContext, config: &Value) -> Result<Vec<Box<dyn Bijection>>> {
+        (get(&self.bijections, "bijection", name)?.factory)(ctx, config)
+    }
+    pub fn kernel(&self, name: &str, dim: usize, config: &Value) -> Result<Box<dyn Kernel>> {
+        (get(&self.kernels, "kernel", name)?.factory)(dim, config)
+    }
+    pub fn objective(&self, name: &str, config: &Value) -> Result<Box<dyn Objective>> {
+        (get(&self.objectives, "objective", name)?.factory)(config, self)
+    }
+
+    /// Builds a flow of dimension `dim` from its config (see [`FlowSpec`]); entry `k` of the
+    /// layer list is seeded with `seed + k`, so the same config and seed give the same flow.
+    pub fn flow(&self, dim: usize, spec: &FlowSpec, seed: u64) -> Result<Flow> {
+        let mut layers = Vec::new();
+        for (index, layer) in spec.layers.iter().enumerate() {
+            let name = layer
+                .get("type")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::Config(format!("flow.layers[{index}] needs a string key 'type'")))?;
+            let mut cfg = layer.clone();
+            if let Some(m) = cfg.as_object_mut() {
+                m.remove("type");
+            }
+            let ctx = LayerContext { dim, index, seed: seed.wrapping_add(index as u64) };
+            let made = self.bijection(name, &ctx, &cfg).map_err(|e| match e {
+                Error::Config(m) => Error::Config(format!("flow.layers[{index}] ({name}): {m}")),
+                other => other,
+            })?;
+            layers.extend(made);
+        }
+        let flow = Flow::with_base(vec![0.0; dim], vec![spec.base_std; dim], layers)?;
+        Ok(match spec.shard {
+            Some(s) => flow.with_shard_size(s),
+            None => flow,
+        })
+    }
+}
+
+/// A flow: base standard deviation and a list of layer tables, each with a `type` naming a
+/// registered bijection plus that bijection's own keys.
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    #[serde(default = "one")]
+    pub base_std: f64,
+    pub layers: Vec<Value>,
+    /// Columns per parallel shard (results depend on it, never on the thread count).
+    #[serde(default)]
+    pub shard: Option<usize>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A config with no keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+/// Deserialises a component's config, turning serde's message into `Error::Config` that names
+/// `what`. `null` is read as an empty table.
+pub fn parse_config<T: DeserializeOwned>(what: &str, config: &Value) -> Result<T> {
+    let v = if config.is_null() { Value::Object(Default::default()) } else { config.clone() };
+    serde_json::from_value(v).map_err(|e| Error::Config(format!("{what}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn builds_flows_and_reports_unknown_names() {
+        let r = Registry::with_builtins();
+        let spec: FlowSpec =
+            parse_config("flow", &json!({"layers": [{"type": "affine"}, {"type": "affine"}]})).unwrap();
+        let f = r.flow(3, &spec, 1).unwrap();
+        assert_eq!(f.n_params(), 12);
+        let bad: FlowSpec = parse_config("flow", &json!({"layers": [{"type": "nope"}]})).unwrap();
+        let msg = r.flow(3, &bad, 1).err().unwrap().to_string();
+        assert!(msg.contains("unknown bijection 'nope'") && msg.contains("affine"), "{msg}");
+        let extra: FlowSpec = parse_config("flow", &json!({"layers": [{"type": "affine", "width": 3}]})).unwrap();
+        let msg = r.flow(3, &extra, 1).err().unwrap().to_string();
+        assert!(msg.contains("flow.layers[0] (affine)") && msg.contains("width"), "{msg}");
+    }
+
+    #[test]
+    fn refuses_duplicate_names() {
+        let mut r = Registry::with_builtins();
+        let f = r.bijections["affine"].factory.clone();
+        let e = r.add_bijection("affine", Source::Plugin("x.so".into()), "", f).unwrap_err();
+        assert!(e.to_string().contains("already provided"));
+    }
+}

@@ -1,0 +1,259 @@
+//! Checks shared by the tests of core and of every plugin: central finite differences against
+//! hand-written vector–Jacobian products, and round trips.
+//!
+//! Relative error of a gradient `a` against a finite-difference estimate `b` is
+//! `max_i |a_i - b_i| / max(|b_i|, 1e-3 * max_j |b_j|, 1e-12)`: per component, except that
+//! components a thousand times smaller than the largest are measured against that floor
+//! (their relative error is dominated by rounding in the difference quotient, not by the code).
+
+use rand::seq::index::sample;
+
+use crate::Batch;
+use crate::bijection::Bijection;
+use crate::error::{Error, Result};
+use crate::rng::{Rng, fill_normal};
+
+/// A `dim x n` batch of standard normal draws.
+pub fn random_batch(dim: usize, n: usize, rng: &mut Rng) -> Batch {
+    let mut b = Batch::zeros(dim, n);
+    fill_normal(rng, b.as_mut_slice());
+    b
+}
+
+/// Sets every parameter of `layer` to an independent `N(0, scale^2)` draw.
+pub fn randomise_params(layer: &mut dyn Bijection, scale: f64, rng: &mut Rng) -> Result<()> {
+    let mut p = vec![0.0; layer.n_params()];
+    fill_normal(rng, &mut p);
+    p.iter_mut().for_each(|v| *v *= scale);
+    layer.set_params(&p)
+}
+
+/// Relative error as defined in the module docs.
+pub fn rel_error(analytic: &[f64], numeric: &[f64]) -> f64 {
+    assert_eq!(analytic.len(), numeric.len());
+    let top = numeric.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let floor = (1e-3 * top).max(1e-12);
+    analytic.iter().zip(numeric).map(|(a, b)| (a - b).abs() / b.abs().max(floor)).fold(0.0, f64::max)
+}
+
+/// Central difference of `f` at `x` along coordinate `i` (or along `dir` when given).
+pub fn central_difference(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], dir: &[f64], h: f64) -> f64 {
+    let plus: Vec<f64> = x.iter().zip(dir).map(|(a, d)| a + h * d).collect();
+    let minus: Vec<f64> = x.iter().zip(dir).map(|(a, d)| a - h * d).collect();
+    (f(&plus) - f(&minus)) / (2.0 * h)
+}
+
+/// Finite-difference gradient of `f` at `x` on the coordinates `idx`.
+pub fn fd_gradient(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], idx: &[usize], h: f64) -> Vec<f64> {
+    idx.iter()
+        .map(|&i| {
+            let mut e = vec![0.0; x.len()];
+            e[i] = 1.0;
+            central_difference(f, x, &e, h)
+        })
+        .collect()
+}
+
+/// Up to `max` coordinate indices out of `n`, chosen at random (all when `n <= max`).
+pub fn some_indices(n: usize, max: usize, rng: &mut Rng) -> Vec<usize> {
+    if n <= max {
+        (0..n).collect()
+    } else {
+        let mut v = sample(rng, n, max).into_vec();
+        v.sort_unstable();
+        v
+    }
+}
+
+/// Worst errors found by [`check_bijection`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BijectionReport {
+    pub round_trip: f64,
+    pub log_det_sum: f64,
+    pub forward_input: f64,
+    pub forward_params: f64,
+    pub inverse_input: f64,
+    pub inverse_params: f64,
+}
+
+impl BijectionReport {
+    fn worst_gradient(&self) -> f64 {
+        [self.forward_input, self.forward_params, self.inverse_input, self.inverse_params]
+            .into_iter()
+            .fold(0.0, f64::max)
+    }
+}
+
+/// Step of the central differences used by the checks.
+pub const FD_STEP: f64 = 1e-5;
+
+/// Checks a layer at the batch `z` (base side): round trip and log-det sum within `round_trip_tol`,
+/// and every VJP (both directions, inputs and parameters: up to 64 parameter coordinates plus one
+/// random direction through all of them) against central differences within `grad_tol`.
+pub fn check_bijection(
+    layer: &mut dyn Bijection,
+    z: &Batch,
+    grad_tol: f64,
+    round_trip_tol: f64,
+) -> Result<BijectionReport> {
+    let mut rng = crate::rng::stream(0xC0FFEE, 0);
+    let mut report = BijectionReport::default();
+
+    let fwd = layer.forward(z, false)?;
+    let inv = layer.inverse(&fwd.out, false)?;
+    report.round_trip = (&inv.out - z).abs().max();
+    report.log_det_sum = fwd.log_det.iter().zip(&inv.log_det).map(|(a, b)| (a + b).abs()).fold(0.0, f64::max);
+
+    let x = fwd.out.clone();
+    for inverse in [false, true] {
+        let input = if inverse { &x } else { z };
+        let (gi, gp) = check_direction(layer, input, inverse, &mut rng)?;
+        if inverse {
+            report.inverse_input = gi;
+            report.inverse_params = gp;
+        } else {
+            report.forward_input = gi;
+            report.forward_params = gp;
+        }
+    }
+    if report.round_trip > round_trip_tol || report.log_det_sum > round_trip_tol || report.worst_gradient() > grad_tol {
+        return Err(Error::Other(format!("bijection check failed: {report:?}")));
+    }
+    Ok(report)
+}
+
+fn pass(layer: &dyn Bijection, input: &Batch, inverse: bool) -> Result<crate::bijection::Pass> {
+    if inverse { layer.inverse(input, true) } else { layer.forward(input, true) }
+}
+
+/// Scalar `L = sum(g_out .* out) + g_ld . log_det` of one pass.
+fn contract(layer: &dyn Bijection, input: &Batch, inverse: bool, g_out: &Batch, g_ld: &[f64]) -> f64 {
+    let p = pass(layer, input, inverse).expect("pass during finite differences");
+    g_out.dot(&p.out) + p.log_det.iter().zip(g_ld).map(|(a, b)| a * b).sum::<f64>()
+}
+
+fn check_direction(layer: &mut dyn Bijection, input: &Batch, inverse: bool, rng: &mut Rng) -> Result<(f64, f64)> {
+    let (d, n) = input.shape();
+    let g_out = random_batch(d, n, rng);
+    let g_ld = random_batch(1, n, rng).as_slice().to_vec();
+    let theta = layer.params();
+    let mut g_params = vec![0.0; theta.len()];
+    let p = pass(layer, input, inverse)?;
+    let tape = p.tape.ok_or_else(|| Error::Other("pass recorded no tape".into()))?;
+    let g_in = if inverse {
+        layer.inverse_vjp(&tape, &g_out, &g_ld, Some(&mut g_params))?
+    } else {
+        layer.forward_vjp(&tape, &g_out, &g_ld, Some(&mut g_params))?
+    };
+    // The input VJP without parameter accumulation must agree with the one with it.
+    let g_in_only = if inverse {
+        layer.inverse_vjp(&tape, &g_out, &g_ld, None)?
+    } else {
+        layer.forward_vjp(&tape, &g_out, &g_ld, None)?
+    };
+    if (&g_in_only - &g_in).abs().max() > 1e-12 * (1.0 + g_in.abs().max()) {
+        return Err(Error::Other("input VJP changes when parameter gradients are requested".into()));
+    }
+
+    let idx: Vec<usize> = (0..d * n).collect();
+    let fd_in = {
+        let layer_ref: &dyn Bijection = layer;
+        let mut f = |v: &[f64]| contract(layer_ref, &Batch::from_column_slice(d, n, v), inverse, &g_out, &g_ld);
+        fd_gradient(&mut f, input.as_slice(), &idx, FD_STEP)
+    };
+    let err_in = rel_error(g_in.as_slice(), &fd_in);
+
+    if theta.is_empty() {
+        return Ok((err_in, 0.0));
+    }
+    let pidx = some_indices(theta.len(), 64, rng);
+    let mut dir = vec![0.0; theta.len()];
+    fill_normal(rng, &mut dir);
+    let mut analytic: Vec<f64> = pidx.iter().map(|&i| g_params[i]).collect();
+    analytic.push(g_params.iter().zip(&dir).map(|(a, b)| a * b).sum());
+    let numeric = {
+        let mut f = |t: &[f64]| {
+            layer.set_params(t).expect("set params");
+            contract(layer, input, inverse, &g_out, &g_ld)
+        };
+        let mut v = fd_gradient(&mut f, &theta, &pidx, FD_STEP);
+        v.push(central_difference(&mut f, &theta, &dir, FD_STEP));
+        v
+    };
+    layer.set_params(&theta)?;
+    Ok((err_in, rel_error(&analytic, &numeric)))
+}
+
+/// Worst errors found by [`check_flow`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FlowReport {
+    pub grad_theta: f64,
+    pub grad_x: f64,
+    pub path: f64,
+    pub sample_log_q: f64,
+}
+
+/// Checks a flow's gradients at data points `x` with weights `w` against central differences:
+/// `grad_theta_log_q` (weighted sum), `grad_x_log_q`, and the pathwise gradient of
+/// `sum_i g_i . x_i + h_i log q(x_i)` at base points `z = F^-1(x)`; also that `log q` returned by
+/// the forward pass equals the inverse pass's.
+pub fn check_flow(flow: &mut crate::Flow, x: &Batch, w: &[f64], tol: f64) -> Result<FlowReport> {
+    let mut rng = crate::rng::stream(0xF10, 0);
+    let (d, n) = x.shape();
+    let theta = flow.params();
+    let pidx = some_indices(theta.len(), 64, &mut rng);
+    let mut report = FlowReport::default();
+
+    let (_, g_theta) = flow.grad_theta_log_q(x, w)?;
+    let numeric = {
+        let mut f = |t: &[f64]| {
+            flow.set_params(t).expect("set params");
+            flow.log_q(x).expect("log q").iter().zip(w).map(|(a, b)| a * b).sum()
+        };
+        fd_gradient(&mut f, &theta, &pidx, FD_STEP)
+    };
+    flow.set_params(&theta)?;
+    report.grad_theta = rel_error(&pidx.iter().map(|&i| g_theta[i]).collect::<Vec<_>>(), &numeric);
+
+    let (_, g_x) = flow.grad_x_log_q(x)?;
+    let numeric = {
+        let flow_ref: &crate::Flow = flow;
+        let mut f = |v: &[f64]| flow_ref.log_q(&Batch::from_column_slice(d, n, v)).expect("log q").iter().sum();
+        fd_gradient(&mut f, x.as_slice(), &(0..d * n).collect::<Vec<_>>(), FD_STEP)
+    };
+    report.grad_x = rel_error(g_x.as_slice(), &numeric);
+
+    // Base points of x, then the path derivative at those fixed base points.
+    let z = invert_to_base(flow, x)?;
+    let path = flow.path_from_base(z.clone())?;
+    let lq_inv = flow.log_q(&path.x)?;
+    report.sample_log_q = path.log_q.iter().zip(&lq_inv).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+    let g = random_batch(d, n, &mut rng);
+    let h = random_batch(1, n, &mut rng).as_slice().to_vec();
+    let analytic = flow.backprop_path(&path, &g, &h)?;
+    let numeric = {
+        let mut f = |t: &[f64]| {
+            flow.set_params(t).expect("set params");
+            let (xx, lq) = flow.push_forward(&z).expect("forward");
+            g.dot(&xx) + lq.iter().zip(&h).map(|(a, b)| a * b).sum::<f64>()
+        };
+        fd_gradient(&mut f, &theta, &pidx, FD_STEP)
+    };
+    flow.set_params(&theta)?;
+    report.path = rel_error(&pidx.iter().map(|&i| analytic[i]).collect::<Vec<_>>(), &numeric);
+
+    let worst = report.grad_theta.max(report.grad_x).max(report.path);
+    if worst > tol || report.sample_log_q > 1e-9 {
+        return Err(Error::Other(format!("flow check failed: {report:?}")));
+    }
+    Ok(report)
+}
+
+/// `F^-1(x)` through every layer.
+pub fn invert_to_base(flow: &crate::Flow, x: &Batch) -> Result<Batch> {
+    let mut cur = x.clone();
+    for l in flow.layers().iter().rev() {
+        cur = l.inverse(&cur, false)?.out;
+    }
+    Ok(cur)
+}

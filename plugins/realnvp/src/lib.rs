@@ -1,0 +1,1 @@
+//! RealNVP affine coupling layers.
