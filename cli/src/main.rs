@@ -1,5 +1,10 @@
 //! `bootflow`: train normalizing flows, run MCMC chains and estimate, from the command line.
+//!
+//! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod sets;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -8,6 +13,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "bootflow", version, about, long_about = None)]
 struct Cli {
+    /// Extra directory searched for plugin libraries (before BOOTFLOW_PLUGIN_PATH and the
+    /// executable's directory); may be repeated.
+    #[arg(long, global = true, value_name = "DIR")]
+    plugin_dir: Vec<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -15,7 +25,20 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {}
 
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let _ = &cli.plugin_dir;
+    match cli.command {}
+}
+
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the chain of contexts joined by ": ".
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
 }
