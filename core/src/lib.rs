@@ -16,7 +16,9 @@
 //! ```
 
 pub mod affine;
+pub mod ais;
 pub mod bijection;
+pub mod density;
 pub mod error;
 pub mod flow;
 pub mod kernel;
