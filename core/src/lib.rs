@@ -29,6 +29,7 @@ pub mod registry;
 pub mod rng;
 pub mod shard;
 pub mod target;
+pub mod targets;
 pub mod testing;
 
 pub use bijection::{Bijection, Pass, Tape};
