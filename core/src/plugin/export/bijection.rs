@@ -121,6 +121,7 @@ unsafe extern "C" fn vjp(
 }
 
 unsafe extern "C" fn free_tape(tape: *mut c_void) {
+    super::guard::install_quiet_hook();
     if !tape.is_null() {
         let boxed = unsafe { Box::from_raw(tape as *mut Tape) };
         let _ = catch_unwind(AssertUnwindSafe(move || drop(boxed)));

@@ -19,7 +19,7 @@ thread_local! {
 
 /// Replaces the panic hook of this library's copy of std (a cdylib has its own) by one that
 /// prints nothing and records the location for the error message.
-fn install_quiet_hook() {
+pub(crate) fn install_quiet_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {

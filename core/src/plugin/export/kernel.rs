@@ -98,6 +98,9 @@ unsafe extern "C" fn step(
             }
             slice_mut(c.accept_prob, n)?.copy_from_slice(&stats.accept_prob);
             if n > 0 {
+                if c.accepted.is_null() {
+                    return Err(Error::Other("null acceptance flags".into()));
+                }
                 let flags = std::slice::from_raw_parts_mut(c.accepted, n);
                 flags.iter_mut().zip(&stats.accepted).for_each(|(f, a)| *f = *a as u8);
             }

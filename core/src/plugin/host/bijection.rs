@@ -104,7 +104,7 @@ impl PluginBijection {
     ) -> Result<Batch> {
         let t = tape
             .get::<PluginTape>()
-            .filter(|t| t.owner == self.obj as *const c_void && t.inverse == inverse && Arc::ptr_eq(&t.lib, &self.lib));
+            .filter(|t| std::ptr::eq(t.owner, self.obj) && t.inverse == inverse && Arc::ptr_eq(&t.lib, &self.lib));
         let Some(t) = t else {
             return Err(Error::Other("tape was not recorded by this plugin layer in this direction".into()));
         };

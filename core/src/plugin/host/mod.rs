@@ -204,6 +204,9 @@ fn create(lib: &Library, kind: Kind, name: &str, config: &Value, ctx: LayerConte
     let mut objects: Vec<Object> = Vec::new();
     let sink = ObjectSink { ctx: &mut objects as *mut Vec<Object> as *mut c_void, put: push_object };
     call::call(&lib.name, |err| unsafe { (lib.header().create)(&req, sink, err) })?;
+    if objects.iter().any(|o| o.handle.is_null()) {
+        return Err(Error::Plugin { plugin: lib.name.clone(), message: format!("'{name}' created a null object") });
+    }
     Ok(objects)
 }
 
@@ -279,5 +282,31 @@ fn single(lib: &Library, first: Option<Object>, rest: usize) -> Result<Object> {
     match (first, rest) {
         (Some(o), 0) => Ok(o),
         _ => Err(Error::Plugin { plugin: lib.name.clone(), message: "factory must create exactly one object".into() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_check_names_both_versions_and_sizes() {
+        let need = size_of::<Header>() as u32;
+        check_prefix(HeaderPrefix { abi_version: ABI_VERSION, header_size: need }).unwrap();
+        check_prefix(HeaderPrefix { abi_version: ABI_VERSION, header_size: need + 8 }).unwrap();
+        let e = check_prefix(HeaderPrefix { abi_version: 7, header_size: need }).unwrap_err().to_string();
+        assert!(e.contains("ABI 7") && e.contains(&format!("ABI {ABI_VERSION}")), "{e}");
+        let e = check_prefix(HeaderPrefix { abi_version: ABI_VERSION, header_size: 8 }).unwrap_err().to_string();
+        assert!(e.contains("8 bytes") && e.contains(&need.to_string()), "{e}");
+    }
+
+    #[test]
+    fn missing_and_foreign_files_are_refused_not_fatal() {
+        let e = load(Path::new("/nonexistent/libbootflow_x.so")).err().unwrap();
+        assert!(matches!(e, LoadError::Truncated(_) | LoadError::FailedToLoad(_)), "{e}");
+        let text = std::env::temp_dir().join(format!("bootflow-text-{}.so", std::process::id()));
+        std::fs::write(&text, "not a library").unwrap();
+        assert!(matches!(load(&text).err().unwrap(), LoadError::FailedToLoad(_)));
+        std::fs::remove_file(&text).unwrap();
     }
 }
