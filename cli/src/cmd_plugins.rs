@@ -58,3 +58,22 @@ pub fn table(found: &Discovery) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bootflow_core::plugin::Refused;
+
+    #[test]
+    fn empty_search_prints_both_lists_and_refusals() {
+        let found = Discovery {
+            plugins: Vec::new(),
+            refused: vec![Refused { path: "/x/libbootflow_a.so".into(), reason: "wrong ABI".into() }],
+        };
+        let v = to_json(&found);
+        assert_eq!(v["plugins"], json!([]));
+        assert_eq!(v["refused"], json!([{"path": "/x/libbootflow_a.so", "reason": "wrong ABI"}]));
+        let t = table(&found);
+        assert!(t.starts_with("no plugins found\n") && t.contains("/x/libbootflow_a.so: wrong ABI"), "{t}");
+    }
+}

@@ -244,7 +244,7 @@ pub struct BijectionTable {
 }
 
 /// The host's log-density, callable from a plugin kernel. Same calling convention as
-/// [`TargetTable::log_prob`]; `ctx` is the host's and may be used from the calling thread only.
+/// [`TargetTable::log_prob`]; `ctx` is the host's and is valid only during the `step` call.
 #[repr(C)]
 pub struct DensityCallback {
     pub ctx: *const c_void,
