@@ -218,3 +218,19 @@ fn library_stays_loaded_while_an_object_lives() {
     drop(tape);
     assert!(target.log_prob(&[0.0, 0.0]).unwrap() < 0.0);
 }
+
+#[test]
+fn a_plugin_panic_prints_nothing() {
+    // The plugin's own std writes straight to file descriptor 2, past the test harness's
+    // capture, so run the panicking test in a child process and read its stderr.
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["a_panicking_plugin_returns_an_error_and_poisons_the_object", "--exact", "--test-threads=1"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("1 passed"), "child run failed: {stdout} {stderr}");
+    assert!(
+        !stderr.contains("deliberate panic") && !stdout.contains("deliberate panic"),
+        "panic output leaked: {stderr}"
+    );
+}
