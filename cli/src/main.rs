@@ -2,6 +2,8 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod cmd_plugins;
+mod plugins;
 mod sets;
 
 use std::path::PathBuf;
@@ -23,11 +25,19 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// List the plugins found on the search path, what each provides, and why any file was refused.
+    Plugins {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _ = &cli.plugin_dir;
-    match cli.command {}
+    match cli.command {
+        Command::Plugins { json } => cmd_plugins::run(&cli.plugin_dir, json),
+    }
 }
 
 fn main() -> ExitCode {

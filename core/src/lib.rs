@@ -25,6 +25,7 @@ pub mod kernel;
 pub mod mcmc;
 pub mod objective;
 pub mod optim;
+pub mod plugin;
 pub mod registry;
 pub mod rng;
 pub mod shard;

@@ -1,1 +1,3 @@
-//! Integration tests live in `tests/`; this crate has no library code.
+//! Helpers shared by the workspace-level integration tests in `tests/`.
+
+pub mod built;

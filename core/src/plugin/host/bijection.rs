@@ -1,0 +1,184 @@
+//! A plugin's bijection behind the [`Bijection`] trait. Parameters are mirrored on the host
+//! (they only change through `set_params`), so `params()` never crosses the boundary. A pass's
+//! tape stays a plugin-owned pointer inside a host [`Tape`] that frees it on drop and is only
+//! handed back to the object and direction that recorded it.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use super::call::call;
+use super::{Library, table};
+use crate::Batch;
+use crate::bijection::{Bijection, Pass, Tape};
+use crate::error::{Error, Result, check_dim};
+use crate::plugin::abi::{BijectionInfo, BijectionTable, Object};
+
+/// A bijection created by a plugin library.
+pub struct PluginBijection {
+    obj: *mut c_void,
+    table: *const BijectionTable,
+    info: BijectionInfo,
+    params: Vec<f64>,
+    lib: Arc<Library>,
+}
+
+// SAFETY: the handle is a plugin-side `Box<dyn Bijection>` (`Send + Sync`); `&self` methods only
+// make calls the ABI allows concurrently, `set_params` needs `&mut self`.
+unsafe impl Send for PluginBijection {}
+unsafe impl Sync for PluginBijection {}
+
+/// A plugin's tape with what is needed to check and free it.
+struct PluginTape {
+    ptr: *mut c_void,
+    owner: *const c_void,
+    inverse: bool,
+    free: unsafe extern "C" fn(*mut c_void),
+    lib: Arc<Library>,
+}
+
+// SAFETY: the pointer is a plugin-side `Box<Tape>`, and `Tape` is `Send + Sync`.
+unsafe impl Send for PluginTape {}
+unsafe impl Sync for PluginTape {}
+
+impl Drop for PluginTape {
+    fn drop(&mut self) {
+        unsafe { (self.free)(self.ptr) }
+    }
+}
+
+impl PluginBijection {
+    pub(crate) fn new(lib: Arc<Library>, obj: Object) -> Result<Self> {
+        let table = unsafe { table::<BijectionTable>(&lib, obj.table, "bijection")? };
+        let mut b = PluginBijection { obj: obj.handle, table, info: BijectionInfo::default(), params: Vec::new(), lib };
+        let (o, tb) = (b.obj as *const c_void, b.t());
+        let mut info = BijectionInfo::default();
+        call(&b.lib.name, |err| unsafe { (tb.info)(o, &mut info, err) })?;
+        let mut params = vec![0.0; info.n_params];
+        call(&b.lib.name, |err| unsafe { (tb.params)(o, params.as_mut_ptr(), params.len(), err) })?;
+        b.info = info;
+        b.params = params;
+        Ok(b)
+    }
+
+    fn t(&self) -> &BijectionTable {
+        // SAFETY: checked at creation; `lib` keeps it mapped for as long as `self` lives.
+        unsafe { &*self.table }
+    }
+
+    fn pass(&self, input: &Batch, inverse: bool, record: bool) -> Result<Pass> {
+        let (d, n) = input.shape();
+        check_dim("layer input rows", d, self.info.dim)?;
+        let mut out = Batch::zeros(d, n);
+        let mut log_det = vec![0.0; n];
+        let mut tape: *mut c_void = std::ptr::null_mut();
+        let (o, tb) = (self.obj as *const c_void, self.t());
+        call(&self.lib.name, |err| unsafe {
+            (tb.pass)(
+                o,
+                inverse as u8,
+                input.as_ptr(),
+                d,
+                n,
+                record as u8,
+                out.as_mut_ptr(),
+                log_det.as_mut_ptr(),
+                &mut tape,
+                err,
+            )
+        })?;
+        let tape = (record && !tape.is_null())
+            .then(|| Tape::new(PluginTape { ptr: tape, owner: o, inverse, free: tb.free_tape, lib: self.lib.clone() }));
+        if record && tape.is_none() {
+            return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "layer recorded no tape".into() });
+        }
+        Ok(Pass { out, log_det, tape })
+    }
+
+    fn vjp(
+        &self,
+        tape: &Tape,
+        inverse: bool,
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Result<Batch> {
+        let t = tape
+            .get::<PluginTape>()
+            .filter(|t| std::ptr::eq(t.owner, self.obj) && t.inverse == inverse && Arc::ptr_eq(&t.lib, &self.lib));
+        let Some(t) = t else {
+            return Err(Error::Other("tape was not recorded by this plugin layer in this direction".into()));
+        };
+        let (d, n) = g_out.shape();
+        check_dim("cotangent rows", d, self.info.dim)?;
+        check_dim("log-det cotangent length", g_log_det.len(), n)?;
+        let (gp, np) = match g_params {
+            Some(g) => {
+                check_dim("parameter cotangent length", g.len(), self.info.n_params)?;
+                (g.as_mut_ptr(), g.len())
+            }
+            None => (std::ptr::null_mut(), 0),
+        };
+        let mut g_in = Batch::zeros(d, n);
+        let (o, tb) = (self.obj as *const c_void, self.t());
+        call(&self.lib.name, |err| unsafe {
+            (tb.vjp)(o, inverse as u8, t.ptr, g_out.as_ptr(), d, n, g_log_det.as_ptr(), gp, np, g_in.as_mut_ptr(), err)
+        })?;
+        Ok(g_in)
+    }
+}
+
+impl Drop for PluginBijection {
+    fn drop(&mut self) {
+        unsafe { (self.t().destroy)(self.obj) }
+    }
+}
+
+impl Bijection for PluginBijection {
+    fn dim(&self) -> usize {
+        self.info.dim
+    }
+
+    fn n_params(&self) -> usize {
+        self.info.n_params
+    }
+
+    fn params(&self) -> Vec<f64> {
+        self.params.clone()
+    }
+
+    fn set_params(&mut self, params: &[f64]) -> Result<()> {
+        check_dim("layer parameters", params.len(), self.info.n_params)?;
+        let (o, tb) = (self.obj, self.t());
+        call(&self.lib.name, |err| unsafe { (tb.set_params)(o, params.as_ptr(), params.len(), err) })?;
+        self.params.copy_from_slice(params);
+        Ok(())
+    }
+
+    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
+        self.pass(z, false, record)
+    }
+
+    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
+        self.pass(x, true, record)
+    }
+
+    fn forward_vjp(
+        &self,
+        tape: &Tape,
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Result<Batch> {
+        self.vjp(tape, false, g_out, g_log_det, g_params)
+    }
+
+    fn inverse_vjp(
+        &self,
+        tape: &Tape,
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Result<Batch> {
+        self.vjp(tape, true, g_out, g_log_det, g_params)
+    }
+}
