@@ -62,15 +62,16 @@ fn plain_gemm(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>) {
     c.gemm(1.0, a, b, 0.0);
 }
 
-/// Best of `reps` timings of `f`, in seconds.
-fn best_time(reps: usize, mut f: impl FnMut()) -> f64 {
-    (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        })
-        .fold(f64::INFINITY, f64::min)
+/// Seconds taken by `f`.
+fn seconds(f: impl FnOnce()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn bench(c: &mut Criterion) {
@@ -88,21 +89,29 @@ fn bench(c: &mut Criterion) {
     g.bench_function("gemm_256x256x1024", |bch| bch.iter(|| plain_gemm(black_box(&mut out), &a, &b)));
     g.finish();
 
-    // Interleaved best-of timings so that both rates see the same machine load.
-    let (mut t_step, mut t_gemm) = (f64::INFINITY, f64::INFINITY);
-    for _ in 0..5 {
-        t_step = t_step.min(best_time(2, || drop(black_box(train_step(&flow, &mut r)))));
-        t_gemm = t_gemm.min(best_time(20, || plain_gemm(black_box(&mut out), &a, &b)));
+    // Interleaved rounds: one step, then plain GEMMs for about as long. Both rates of a round
+    // see the same machine load, so the per-round ratio is robust on a shared machine.
+    let reps = (seconds(|| drop(black_box(train_step(&flow, &mut r)))) / seconds(|| plain_gemm(&mut out, &a, &b)))
+        .ceil()
+        .max(1.0) as usize;
+    let (mut steps, mut gemms, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let t_step = seconds(|| drop(black_box(train_step(&flow, &mut r))));
+        let t_gemm = seconds(|| (0..reps).for_each(|_| plain_gemm(black_box(&mut out), &a, &b))) / reps as f64;
+        let (rate_step, rate_gemm) = (step_flops() / t_step / 1e9, gemm_flops() / t_gemm / 1e9);
+        steps.push(rate_step);
+        gemms.push(rate_gemm);
+        ratios.push(rate_step / rate_gemm);
     }
-    let (rate_step, rate_gemm) = (step_flops() / t_step / 1e9, gemm_flops() / t_gemm / 1e9);
     println!(
-        "train step: {:.1} ms, {:.2} GFLOP/s ({:.3} GFLOP); plain gemm: {:.2} ms, {:.2} GFLOP/s; ratio {:.0} %",
-        t_step * 1e3,
-        rate_step,
+        "single thread, medians of 9 interleaved rounds: train step {:.2} GFLOP/s ({:.3} GFLOP per step), \
+         plain gemm {:.2} GFLOP/s, step/gemm {:.0} % (rounds: {:.0}..{:.0} %)",
+        median(steps),
         step_flops() / 1e9,
-        t_gemm * 1e3,
-        rate_gemm,
-        100.0 * rate_step / rate_gemm
+        median(gemms),
+        100.0 * median(ratios.clone()),
+        100.0 * ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        100.0 * ratios.iter().copied().fold(0.0, f64::max),
     );
 }
 

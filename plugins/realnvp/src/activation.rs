@@ -46,12 +46,18 @@ impl Activation {
         }
     }
 
-    /// `f'(a)`, given also `h = f(a)` (which most derivatives reuse).
+    /// Whether [`Activation::derivative`] needs the pre-activation `a`; the others read only
+    /// `h = f(a)`, so a recorded pass need not keep `a`.
+    pub fn needs_pre(self) -> bool {
+        matches!(self, Activation::Silu)
+    }
+
+    /// `f'(a)` from `h = f(a)`; `a` is read only when [`Activation::needs_pre`].
     #[inline]
     pub fn derivative(self, a: f64, h: f64) -> f64 {
         match self {
             Activation::Relu => {
-                if a > 0.0 {
+                if h > 0.0 {
                     1.0
                 } else {
                     0.0
@@ -59,14 +65,14 @@ impl Activation {
             }
             Activation::Tanh => 1.0 - h * h,
             Activation::LeakyRelu => {
-                if a > 0.0 {
+                if h > 0.0 {
                     1.0
                 } else {
                     LEAKY_SLOPE
                 }
             }
             Activation::Elu => {
-                if a > 0.0 {
+                if h > 0.0 {
                     1.0
                 } else {
                     h + 1.0
@@ -100,7 +106,7 @@ mod tests {
             // Points away from the kink at 0, on both sides.
             for a in [-2.3, -0.7, -0.05, 0.05, 0.9, 3.1] {
                 let fd = (act.apply(a + h) - act.apply(a - h)) / (2.0 * h);
-                let an = act.derivative(a, act.apply(a));
+                let an = act.derivative(if act.needs_pre() { a } else { f64::NAN }, act.apply(a));
                 assert!((fd - an).abs() < 1e-8, "{act:?} at {a}: {an} vs {fd}");
             }
         }

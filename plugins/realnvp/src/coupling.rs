@@ -161,9 +161,9 @@ impl AffineCoupling {
     }
 
     #[cfg(test)]
-    fn tape_extremes(tape: &Tape) -> (f64, f64) {
+    fn tape_extremes(&self, tape: &Tape) -> (f64, f64) {
         let t = tape.get::<CouplingTape>().expect("coupling tape");
-        (Mlp::min_abs_pre_activation(&t.net), t.tanh.amax())
+        (self.net.min_abs_pre_activation(&t.net), t.tanh.amax())
     }
 }
 
@@ -253,8 +253,7 @@ mod tests {
             let fwd = layer.forward(&z, true).unwrap();
             let inv = layer.inverse(&fwd.out, true).unwrap();
             let (a, b) = (fwd.tape.as_ref().unwrap(), inv.tape.as_ref().unwrap());
-            let ((pre_f, tanh_f), (pre_i, tanh_i)) =
-                (AffineCoupling::tape_extremes(a), AffineCoupling::tape_extremes(b));
+            let ((pre_f, tanh_f), (pre_i, tanh_i)) = (layer.tape_extremes(a), layer.tape_extremes(b));
             let max_tanh = tanh_f.max(tanh_i);
             if pre_f.min(pre_i) > margin && max_tanh > 0.3 && max_tanh < 0.99 {
                 return z;

@@ -37,8 +37,8 @@ pub struct Mlp {
     offsets: Vec<usize>,
 }
 
-/// Activations of a recorded pass: the input of every layer and the pre-activations of the
-/// hidden layers.
+/// Activations of a recorded pass: the input of every layer and, only for activations whose
+/// derivative needs them, the pre-activations of the hidden layers.
 pub struct MlpTape {
     inputs: Vec<Batch>,
     pre: Vec<Batch>,
@@ -100,7 +100,7 @@ impl Mlp {
     pub fn forward(&self, x: Batch, record: bool) -> (Batch, Option<MlpTape>) {
         let n = x.ncols();
         let mut inputs = Vec::with_capacity(if record { self.layers() } else { 0 });
-        let mut pre = Vec::with_capacity(if record { self.layers() - 1 } else { 0 });
+        let mut pre = Vec::new();
         let mut h = x;
         for l in 0..self.layers() {
             let (wr, br) = self.ranges(l);
@@ -111,15 +111,14 @@ impl Mlp {
             a.as_mut_slice().chunks_exact_mut(fan_out).for_each(|c| c.copy_from_slice(bias));
             a.gemm(1.0, &w, &h, 1.0);
             let last = l + 1 == self.layers();
+            let act = self.activation;
             let next = if last {
                 a
-            } else if record {
-                let act = self.activation;
+            } else if record && act.needs_pre() {
                 let out = a.map(|v| act.apply(v));
                 pre.push(a);
                 out
             } else {
-                let act = self.activation;
                 a.apply(|v| *v = act.apply(*v));
                 a
             };
@@ -162,7 +161,8 @@ impl Mlp {
             }
             if l > 0 {
                 let act = self.activation;
-                let (a, h) = (&tape.pre[l - 1], input);
+                let h = input;
+                let a = if act.needs_pre() { &tape.pre[l - 1] } else { h };
                 for ((gv, av), hv) in g_in.as_mut_slice().iter_mut().zip(a.as_slice()).zip(h.as_slice()) {
                     *gv *= act.derivative(*av, *hv);
                 }
@@ -172,10 +172,20 @@ impl Mlp {
         g
     }
 
-    /// Smallest |pre-activation| of a recorded pass (how far it is from a ReLU kink).
+    /// Smallest |pre-activation| of the hidden layers in a recorded pass (how far it is from a
+    /// ReLU kink), recomputed from the recorded layer inputs.
     #[cfg(test)]
-    pub fn min_abs_pre_activation(tape: &MlpTape) -> f64 {
-        tape.pre.iter().flat_map(|a| a.iter()).fold(f64::INFINITY, |m, v| m.min(v.abs()))
+    pub fn min_abs_pre_activation(&self, tape: &MlpTape) -> f64 {
+        let mut m = f64::INFINITY;
+        for l in 0..self.layers() - 1 {
+            let (wr, br) = self.ranges(l);
+            let w = DMatrixView::from_slice(&self.params[wr], self.widths[l + 1], self.widths[l]);
+            let a = w * &tape.inputs[l];
+            for col in a.as_slice().chunks_exact(self.widths[l + 1]) {
+                m = col.iter().zip(&self.params[br.clone()]).fold(m, |m, (v, b)| m.min((v + b).abs()));
+            }
+        }
+        m
     }
 }
 
@@ -192,7 +202,7 @@ mod tests {
     #[test]
     fn backward_matches_finite_differences() {
         let mut r = rng::stream(3, 0);
-        for act in [Activation::Tanh, Activation::Silu, Activation::Elu] {
+        for act in [Activation::Tanh, Activation::Silu, Activation::Elu, Activation::LeakyRelu] {
             let mut net = Mlp::new(&[7, 9, 6, 8], act, 1.0, &mut r);
             let x = random_batch(7, 11, &mut r);
             let g = random_batch(8, 11, &mut r);
