@@ -90,7 +90,7 @@ impl AffineCoupling {
         };
         let sign = if inverse { -1.0 } else { 1.0 };
         let d = self.dim;
-        for j in 0..n {
+        for (j, ld) in log_det.iter_mut().enumerate() {
             let rc = &raw.as_slice()[j * 2 * da..(j + 1) * 2 * da];
             let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
             for (i, &row) in self.split.active.iter().enumerate() {
@@ -100,7 +100,7 @@ impl AffineCoupling {
                 let v = col[row];
                 let result = if inverse { (v - rc[da + i]) * ex } else { v * ex + rc[da + i] };
                 col[row] = result;
-                log_det[j] += sign * s;
+                *ld += sign * s;
                 if record {
                     let k = j * da + i;
                     tanh.as_mut_slice()[k] = th;
@@ -138,15 +138,14 @@ impl AffineCoupling {
         let (d, da) = (self.dim, self.split.active.len());
         let mut g_in = g_out.clone();
         let mut g_raw = Batch::zeros(2 * da, n);
-        for j in 0..n {
+        for (j, &g_ld) in g_log_det.iter().enumerate() {
             let col = &mut g_in.as_mut_slice()[j * d..(j + 1) * d];
             let gr = &mut g_raw.as_mut_slice()[j * 2 * da..(j + 1) * 2 * da];
             for (i, &row) in self.split.active.iter().enumerate() {
                 let k = j * da + i;
                 let (th, ex, z) = (tape.tanh.as_slice()[k], tape.e.as_slice()[k], tape.za.as_slice()[k]);
                 let g = col[row];
-                let (g_s, g_t) =
-                    if inverse { (-g * z - g_log_det[j], -g * ex) } else { (g * z * ex + g_log_det[j], g) };
+                let (g_s, g_t) = if inverse { (-g * z - g_ld, -g * ex) } else { (g * z * ex + g_ld, g) };
                 col[row] = g * ex;
                 gr[i] = g_s * self.scale_bound * (1.0 - th * th);
                 gr[da + i] = g_t;

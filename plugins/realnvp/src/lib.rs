@@ -18,6 +18,19 @@
 //! init_scale = 0.0         # last-layer weight std times sqrt(fan_in); 0 = identity start
 //! ```
 //!
+//! From Rust (the same config as JSON):
+//!
+//! ```
+//! use bootflow_core::Registry;
+//! use bootflow_core::registry::{FlowSpec, parse_config};
+//! let mut reg = Registry::new();
+//! bootflow_realnvp::register(&mut reg).unwrap();
+//! let layers = serde_json::json!({"layers": [{"type": "realnvp", "couplings": 4, "hidden": [32]}]});
+//! let spec: FlowSpec = parse_config("flow", &layers).unwrap();
+//! let flow = reg.flow(2, &spec, 7).unwrap();
+//! assert_eq!(flow.layers().len(), 4);
+//! ```
+//!
 //! Coupling `k` of an entry initialises its weights from stream `k` of the entry's seed
 //! (`LayerContext::seed`), and `random` masks come from the same seed, so a config and a seed
 //! always rebuild the same flow. Parameters of a coupling are its conditioner's layers in order,

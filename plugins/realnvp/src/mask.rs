@@ -104,8 +104,8 @@ mod tests {
             [(MaskKind::Halves, 5, None), (MaskKind::Checkerboard, 16, Some(4)), (MaskKind::Random, 9, None)]
         {
             let s = splits(kind, dim, lat, 4, 3).unwrap();
-            for k in 0..4 {
-                assert!(is_partition(&s[k], dim), "{kind:?} {k}: {:?}", s[k]);
+            for (k, split) in s.iter().enumerate() {
+                assert!(is_partition(split, dim), "{kind:?} {k}: {split:?}");
             }
             assert_eq!(s[0].active, s[1].frozen);
             assert_eq!(s[2].active, s[3].frozen);
