@@ -344,5 +344,10 @@ mod tests {
         assert!(layer.forward_vjp(&Tape::new(1u8), &z, &[0.0; 3], None).is_err());
         assert!(layer.forward_vjp(&t, &z, &[0.0; 2], None).is_err());
         assert!(layer.forward(&testing::random_batch(3, 2, &mut r), false).is_err());
+        // An empty batch is legal.
+        let empty = Batch::zeros(4, 0);
+        let t = layer.forward(&empty, true).unwrap().tape.unwrap();
+        let mut gp = vec![0.0; layer.n_params()];
+        assert_eq!(layer.forward_vjp(&t, &empty, &[], Some(&mut gp)).unwrap().shape(), (4, 0));
     }
 }
