@@ -151,10 +151,10 @@ impl Kernel for Hmc {
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
         let state_grad = state.grad.as_mut().ok_or_else(|| Error::Other("hmc: gradient vanished".into()))?;
         for j in 0..n {
-            let h1 = if alive[j] { ph.energy(j, &self.inv_mass) } else { f64::NAN };
-            let a = (h0[j] - h1).exp().min(1.0);
-            let a = if a.is_nan() { 0.0 } else { a };
-            if !alive[j] || h1 - h0[j] > DIVERGENCE_ENERGY {
+            // `f64::min` would turn a NaN ratio into 1, so dead trajectories are settled first.
+            let h1 = ph.energy(j, &self.inv_mass);
+            let a = if alive[j] && h1.is_finite() { (h0[j] - h1).exp().min(1.0) } else { 0.0 };
+            if !alive[j] || !h1.is_finite() || h1 - h0[j] > DIVERGENCE_ENERGY {
                 self.divergences += 1.0;
             }
             stats.accept_prob[j] = a;
