@@ -43,9 +43,7 @@ pub fn integrate(
     alive: &mut [bool],
 ) -> Result<()> {
     let n = ph.x.ncols();
-    for j in 0..n {
-        alive[j] = alive[j] && ph.column_is_finite(j);
-    }
+    mark_diverged(ph, alive);
     kick(ph, eps, 0.5, alive);
     for step in 0..n_steps {
         for j in (0..n).filter(|&j| alive[j]) {
@@ -56,15 +54,18 @@ pub fn integrate(
             }
         }
         density.eval(&ph.x, &mut ph.log_p, Some(&mut ph.grad))?;
-        for j in 0..n {
-            alive[j] = alive[j] && ph.column_is_finite(j);
-        }
+        mark_diverged(ph, alive);
         kick(ph, eps, if step + 1 == n_steps { 0.5 } else { 1.0 }, alive);
-        for j in 0..n {
-            alive[j] = alive[j] && ph.column_is_finite(j);
-        }
+        mark_diverged(ph, alive);
     }
     Ok(())
+}
+
+/// Marks chains whose log-density, gradient or momentum is no longer finite.
+fn mark_diverged(ph: &Phase, alive: &mut [bool]) {
+    for (j, a) in alive.iter_mut().enumerate() {
+        *a = *a && ph.column_is_finite(j);
+    }
 }
 
 /// `p += fraction * eps * grad log p` on live chains.
