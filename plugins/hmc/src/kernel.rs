@@ -137,6 +137,9 @@ impl Kernel for Hmc {
         let grad = state.grad.as_ref().ok_or_else(|| {
             Error::Other("hmc needs the gradient cached in the chain state (ChainState::new with_grad)".into())
         })?;
+        check_dim("hmc cached gradient rows", grad.nrows(), d)?;
+        check_dim("hmc cached gradient columns", grad.ncols(), n)?;
+        check_dim("hmc cached log-density length", state.log_p.len(), n)?;
         let mut p = Batch::zeros(d, n);
         fill_normal(rng, p.as_mut_slice());
         for mut c in p.column_iter_mut() {
