@@ -1,5 +1,8 @@
-//! MCMC kernels built into core.
+//! MCMC kernels built into core, the multi-chain driver for kernels, and Metropolized
+//! independent sampling with a flow proposal.
 
+pub mod chains;
+pub mod mis;
 pub mod rwm;
 
 use std::sync::Arc;

@@ -1,0 +1,35 @@
+//! Hamiltonian Monte Carlo for bootflow: a batched leapfrog kernel with a diagonal mass matrix,
+//! optional per-trajectory step-size jitter, and step-size adaptation by dual averaging (sampler
+//! warm-up) or a simple multiplicative rule (AIS during training).
+//!
+//! ```
+//! use bootflow_core::Registry;
+//! let mut reg = Registry::new();
+//! bootflow_hmc::register(&mut reg).unwrap();
+//! let k = reg.kernel("hmc", 3, &serde_json::json!({"n_leapfrog": 10, "step_size": 0.1, "jitter": 0.4})).unwrap();
+//! assert!(k.needs_grad());
+//! ```
+
+pub mod adapt;
+pub mod kernel;
+pub mod leapfrog;
+
+#[cfg(test)]
+mod sampling_tests;
+
+use std::sync::Arc;
+
+use bootflow_core::{Kernel, Registry, Result, Source};
+
+pub use adapt::AdaptMode;
+pub use kernel::{Hmc, HmcConfig};
+
+/// Adds the `hmc` kernel to `reg`.
+pub fn register(reg: &mut Registry) -> Result<()> {
+    reg.add_kernel(
+        "hmc",
+        Source::Builtin,
+        "Hamiltonian Monte Carlo (leapfrog, diagonal mass, step jitter, dual-averaging or simple step adaptation)",
+        Arc::new(|dim, cfg| Ok(Box::new(Hmc::from_config(dim, cfg)?) as Box<dyn Kernel>)),
+    )
+}
