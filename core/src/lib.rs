@@ -17,12 +17,14 @@
 
 pub mod affine;
 pub mod bijection;
+pub mod diagnostics;
 pub mod error;
 pub mod flow;
 pub mod kernel;
 pub mod mcmc;
 pub mod objective;
 pub mod optim;
+pub mod output;
 pub mod registry;
 pub mod rng;
 pub mod shard;
