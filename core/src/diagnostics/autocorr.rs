@@ -14,7 +14,7 @@
 //! Several chains are treated as Wolff's replicas: deviations are taken from the common mean and
 //! lag products are summed over chains before normalising by `N - R t`.
 
-use super::lag_products::centred_lag_products;
+use super::lag_products::{centred_lag_products, centred_lag_products_direct};
 use crate::error::{Error, Result};
 
 /// Wolff's default window factor S.
@@ -58,17 +58,9 @@ pub fn tau_int(chains: &[Vec<f64>]) -> Result<TauInt> {
     let mean = chains.iter().flatten().sum::<f64>() / nf;
     let t_max = chains.iter().map(Vec::len).min().unwrap_or(0) / 2;
 
-    // Gamma(t) = sum over chains of lag products / (N - R t), t = 0..=t_max.
-    let mut gamma = vec![0.0; t_max + 1];
-    for c in chains {
-        let prods = centred_lag_products(c, mean);
-        for (g, p) in gamma.iter_mut().zip(&prods) {
-            *g += p;
-        }
-    }
-    for (t, g) in gamma.iter_mut().enumerate() {
-        *g /= nf - (r * t) as f64;
-    }
+    // Short autocorrelations (the common case) need few lags: direct sums over a bounded window
+    // first, and the all-lags FFT only when the window is not found within it.
+    let mut gamma = gamma_function(chains, mean, t_max.min(DIRECT_LAGS));
     if gamma[0] <= 0.0 {
         // No fluctuations: the mean is exact and there is nothing to correlate.
         return Ok(TauInt {
@@ -82,7 +74,11 @@ pub fn tau_int(chains: &[Vec<f64>]) -> Result<TauInt> {
         });
     }
 
-    let (window, window_capped) = choose_window(&gamma, nf);
+    let (mut window, mut window_capped) = choose_window(&gamma, nf);
+    if window_capped && t_max > DIRECT_LAGS {
+        gamma = gamma_function(chains, mean, t_max);
+        (window, window_capped) = choose_window(&gamma, nf);
+    }
     // Bias correction of Gamma for the estimated mean, then tau_int at the chosen window.
     let c_w = gamma[0] + 2.0 * gamma[1..=window].iter().sum::<f64>();
     let shift = c_w / nf;
@@ -99,6 +95,30 @@ pub fn tau_int(chains: &[Vec<f64>]) -> Result<TauInt> {
         window_capped,
         gamma0,
     })
+}
+
+/// Lags summed directly before falling back to the FFT.
+const DIRECT_LAGS: usize = 64;
+
+/// `Gamma(t)` for `t = 0..=max_lag`: lag products about the common mean summed over chains, over
+/// `N - R t` (the number of products).
+fn gamma_function(chains: &[Vec<f64>], mean: f64, max_lag: usize) -> Vec<f64> {
+    let mut gamma = vec![0.0; max_lag + 1];
+    for c in chains {
+        let prods = if max_lag <= DIRECT_LAGS {
+            centred_lag_products_direct(c, mean, max_lag)
+        } else {
+            centred_lag_products(c, mean)
+        };
+        for (g, p) in gamma.iter_mut().zip(&prods) {
+            *g += p;
+        }
+    }
+    let n: usize = chains.iter().map(Vec::len).sum();
+    for (t, g) in gamma.iter_mut().enumerate() {
+        *g /= (n - chains.len() * t) as f64;
+    }
+    gamma
 }
 
 /// Wolff's automatic window on the uncorrected Gamma; returns `(W, capped)`.
