@@ -195,6 +195,10 @@ mod tests {
         // The reported error is the delta-method one: sqrt((1/ESS - 1)/N) at the true ESS.
         let want_se = ((1.0 / want_ess - 1.0) / nf).sqrt();
         assert!((z.se / want_se - 1.0).abs() < 0.05, "{} vs {want_se}", z.se);
+        // Self-normalised E_p[x^2] = 1, with x recovered from log w = ln c - x^2/2 + x^2/(2 s^2) + ln s.
+        let x2: Vec<f64> = log_w.iter().map(|lw| (lw - c.ln() - s.ln()) / (0.5 / (s * s) - 0.5)).collect();
+        let est = snis(&log_w, &x2).unwrap();
+        assert!((est.mean - 1.0).abs() < 4.0 * est.se, "{est:?}");
     }
 
     /// Weights w and 1/w swap the roles of the two sums, leaving the value unchanged; and the

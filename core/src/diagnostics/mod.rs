@@ -2,6 +2,16 @@
 //! autocorrelation times (Wolff's Gamma method), and the multi-chain convergence diagnostics
 //! (rank-normalised split R-hat, bulk/tail ESS, MCSE) as defined by Vehtari et al. (2021) and
 //! computed by ArviZ.
+//!
+//! ```
+//! use bootflow_core::diagnostics::{ess_bulk, kish_ess, rhat, tau_int};
+//! let chains: Vec<Vec<f64>> = (0..4).map(|c| (0..100).map(|i| ((i * 7 + c * 3) % 11) as f64).collect()).collect();
+//! let r = rhat(&chains).unwrap();
+//! let ess = ess_bulk(&chains).unwrap();
+//! let tau = tau_int(&chains).unwrap();
+//! assert!(r.is_finite() && ess > 0.0 && tau.mean_err > 0.0);
+//! assert!((kish_ess(&[0.0, 0.0, 0.0]).unwrap() - 1.0).abs() < 1e-12);
+//! ```
 
 pub mod autocorr;
 pub mod convergence;

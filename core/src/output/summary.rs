@@ -109,6 +109,14 @@ pub struct ImportanceSummary {
     pub log_z_se: f64,
 }
 
+impl ImportanceSummary {
+    /// Kish ESS and the log Z estimate of importance log weights.
+    pub fn from_log_weights(log_w: &[f64]) -> Result<Self> {
+        let z = crate::diagnostics::log_z(log_w)?;
+        Ok(Self { ess: z.ess, log_z: z.log_z, log_z_se: z.se })
+    }
+}
+
 /// The whole `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -282,6 +290,9 @@ mod tests {
         let mut s = Summary::new("hmc", 1, 3, 0, f64::NAN);
         s.quantities = summarize_rows(&["x.1".to_string()], &[vec![vec![1.0], vec![2.0], vec![4.0]]]).unwrap();
         s.importance = Some(ImportanceSummary { ess: 0.5, log_z: f64::NEG_INFINITY, log_z_se: 0.1 });
+        // Weights (1, 3): Kish 0.8, log Z = ln 2.
+        let from_w = ImportanceSummary::from_log_weights(&[0.0, 3f64.ln()]).unwrap();
+        assert!((from_w.ess - 0.8).abs() < 1e-14 && (from_w.log_z - 2f64.ln()).abs() < 1e-14);
         let v = serde_json::to_value(&s).unwrap();
         // One chain of 3 draws: R-hat and ESS are undefined, mean and tau_int are not.
         assert!(v["quantities"]["x.1"]["rhat"].is_null());
