@@ -1,0 +1,4 @@
+//! Files a run leaves behind: per-chain CmdStan-style CSV and the `summary.json`.
+
+pub mod chains;
+pub mod summary;
