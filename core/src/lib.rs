@@ -30,6 +30,7 @@ pub mod rng;
 pub mod shard;
 pub mod target;
 pub mod testing;
+pub mod train;
 
 pub use bijection::{Bijection, Pass, Tape};
 pub use error::{Error, Result};

@@ -114,6 +114,7 @@ impl Registry {
         )
         .expect("empty registry");
         crate::mcmc::register(&mut r).expect("built-in kernels have distinct names");
+        crate::train::register(&mut r).expect("built-in objectives have distinct names");
         r
     }
 
