@@ -12,6 +12,15 @@ pub mod observer;
 pub mod trainer;
 pub mod weights;
 
+#[cfg(test)]
+mod fab_tests;
+#[cfg(test)]
+mod kl_tests;
+#[cfg(test)]
+mod test_support;
+#[cfg(test)]
+mod trainer_tests;
+
 use std::sync::Arc;
 
 use crate::error::Result;
