@@ -217,6 +217,14 @@ impl Fab {
     }
 }
 
+#[cfg(test)]
+impl Fab {
+    /// The last buffer batch: slots, points and `log q` before the update.
+    pub(crate) fn last_draw_for_tests(&self) -> (Vec<usize>, Batch, Vec<f64>) {
+        self.last_draw.clone().expect("a buffer batch was drawn")
+    }
+}
+
 /// First paper's surrogate and its gradient: `LSE_l(log w_l + log p~(x_l) - log q(x_l))`.
 pub fn surrogate_p(flow: &Flow, x: &Batch, log_w: &[f64], log_p: &[f64]) -> Result<(f64, Vec<f64>)> {
     let log_q = flow.log_q(x)?;
