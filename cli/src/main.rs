@@ -2,6 +2,7 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod cmd_train;
 mod sets;
 
 use std::path::PathBuf;
@@ -23,11 +24,17 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Train a flow from a run config (TOML).
+    Train(cmd_train::TrainArgs),
+}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let _ = &cli.plugin_dir;
-    match cli.command {}
+    let registry = bootflow_core::Registry::with_builtins();
+    match &cli.command {
+        Command::Train(args) => cmd_train::run(args, &registry),
+    }
 }
 
 fn main() -> ExitCode {

@@ -20,7 +20,7 @@ use crate::train::config::{Component, RunConfig, TrainConfig};
 use crate::train::observer::{CheckpointWriter, MetricsCsv, Observer, Progress};
 
 /// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
-const TRAIN_STREAM: u64 = 0x7472_6169_6e;
+const TRAIN_STREAM: u64 = 0x0074_7261_696e;
 
 /// What one step did.
 #[derive(Clone, Debug)]
