@@ -13,7 +13,9 @@ pub struct ReplayBuffer {
     dim: usize,
     capacity: usize,
     /// Points in slot order, `dim` values each.
+    #[serde(with = "crate::train::float_bits")]
     x: Vec<f64>,
+    #[serde(with = "crate::train::float_bits")]
     log_w: Vec<f64>,
     /// The slot written next: the oldest entry once the buffer is full.
     next: usize,

@@ -8,7 +8,8 @@
 //!   `-grad log q` with weights `w_l p~(x_l) / q(x_l)`.
 //! - `form = "p2q"` (later paper): AIS towards p~^2/q; `L = -sum_l wbar_l log q(x_l)`,
 //!   `wbar = softmax(log w)` fixed. With a replay buffer the batch is drawn from the buffer in
-//!   proportion to `w` and `L = -mean log q`.
+//!   proportion to `w` and `L = -mean log q`; a new AIS batch enters the buffer every
+//!   `batches_per_ais` steps, and the reported metrics are those of the latest AIS batch.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

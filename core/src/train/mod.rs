@@ -6,6 +6,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod fab;
 pub mod fast_path;
+pub mod float_bits;
 pub mod forward_kl;
 pub mod kl;
 pub mod observer;
