@@ -1,5 +1,27 @@
 //! Training: objectives (reverse KL with five estimators, forward KL, FAB), the replay buffer,
 //! the training loop with metrics and checkpoints, and the run configuration.
+//!
+//! ```
+//! use bootflow_core::train::{config::{Component, TrainConfig}, trainer::Trainer};
+//! use bootflow_core::{Registry, Result, Target, registry::{FlowSpec, parse_config}};
+//!
+//! /// N(2, 1) in 1-D.
+//! struct Shifted;
+//! impl Target for Shifted {
+//!     fn dim(&self) -> usize { 1 }
+//!     fn log_prob(&self, x: &[f64]) -> Result<f64> { Ok(-0.5 * (x[0] - 2.0).powi(2)) }
+//! }
+//!
+//! let reg = Registry::with_builtins();
+//! let flow: FlowSpec = parse_config("flow", &serde_json::json!({"layers": [{"type": "affine"}]}))?;
+//! let mut kl = Component::named("kl");
+//! kl.params.insert("estimator".into(), "g2".into());
+//! let train = TrainConfig { steps: 200, lr: 0.05, ..Default::default() };
+//! let mut trainer = Trainer::new(&reg, Box::new(Shifted), 0, &flow, &kl, &train)?;
+//! trainer.run()?;
+//! assert!((trainer.flow().params()[1] - 2.0).abs() < 0.2); // the learned shift
+//! # Ok::<(), bootflow_core::Error>(())
+//! ```
 
 pub mod buffer;
 pub mod checkpoint;
