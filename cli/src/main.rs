@@ -4,6 +4,7 @@
 
 mod cmd_plugins;
 mod plugins;
+mod cmd_train;
 mod sets;
 
 use std::path::PathBuf;
@@ -37,6 +38,12 @@ enum Command {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Plugins { json } => cmd_plugins::run(&cli.plugin_dir, json),
+    /// Train a flow from a run config (TOML).
+    Train(cmd_train::TrainArgs),
+    let _ = &cli.plugin_dir;
+    let registry = bootflow_core::Registry::with_builtins();
+    match &cli.command {
+        Command::Train(args) => cmd_train::run(args, &registry),
     }
 }
 

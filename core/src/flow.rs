@@ -285,7 +285,7 @@ impl Flow {
     }
 
     /// `d log q0(z) / dz` per column.
-    fn base_grad(&self, z: &Batch) -> Batch {
+    pub fn base_grad(&self, z: &Batch) -> Batch {
         let mut g = z.clone();
         for mut c in g.column_iter_mut() {
             for i in 0..self.dim {

@@ -34,6 +34,7 @@ pub mod shard;
 pub mod target;
 pub mod targets;
 pub mod testing;
+pub mod train;
 
 pub use bijection::{Bijection, Pass, Tape};
 pub use error::{Error, Result};

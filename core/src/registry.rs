@@ -115,6 +115,7 @@ impl Registry {
         .expect("empty registry");
         crate::mcmc::register(&mut r).expect("built-in kernels have distinct names");
         crate::targets::register(&mut r).expect("built-in targets have distinct names");
+        crate::train::register(&mut r).expect("built-in objectives have distinct names");
         r
     }
 

@@ -1,0 +1,125 @@
+//! The run configuration of `bootflow train CONFIG.toml`.
+//!
+//! ```toml
+//! seed = 0
+//!
+//! [target]            # a registered target name or a path to a .rhai script, plus its own keys
+//! name = "gmm5"
+//!
+//! [flow]              # crate::registry::FlowSpec
+//! base_std = 1.0
+//! layers = [{ type = "realnvp", couplings = 10, hidden = [40], activation = "relu" }]
+//!
+//! [objective]         # a registered objective name plus its own keys
+//! name = "fab"
+//! form = "p2q"        # "p" (AIS towards p) or "p2q" (AIS towards p^2/q)
+//! batch = 128
+//! n_intermediate = 2
+//! spacing = "linear"  # or "geometric"
+//! kernel = "hmc"
+//! kernel_config = { n_leapfrog = 5 }
+//! adapt = true
+//! buffer = { size = 512000, min = 65536, batches_per_ais = 8, batch = 128, max_w_adjust = 10.0 }
+//!
+//! [train]
+//! steps = 1000
+//! lr = 5e-4
+//! weight_decay = 0.0   # decoupled (AdamW); 0 is plain Adam
+//! clip_norm = 100.0    # gradient-norm clip; absent: none
+//! log_every = 10       # rows of metrics.csv
+//! checkpoint_every = 100  # 0: only at the end
+//! ```
+//!
+//! `kl` takes `estimator = "g1" | "g2" | "g3" | "path" | "fast-path"` and `batch`;
+//! `forward-kl` takes `batch`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::optim::AdamConfig;
+use crate::registry::FlowSpec;
+
+/// Everything `bootflow train` reads.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub seed: u64,
+    pub target: Component,
+    pub flow: FlowSpec,
+    pub objective: Component,
+    #[serde(default)]
+    pub train: TrainConfig,
+}
+
+/// A component chosen by `name`; every other key goes to its factory (which rejects unknown ones).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Component {
+    pub name: String,
+    #[serde(flatten)]
+    pub params: Map<String, Value>,
+}
+
+impl Component {
+    /// A component with no keys besides its name.
+    pub fn named(name: &str) -> Self {
+        Self { name: name.into(), params: Map::new() }
+    }
+
+    /// The factory's config table.
+    pub fn config(&self) -> Value {
+        Value::Object(self.params.clone())
+    }
+}
+
+/// Keys of `[train]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub steps: u64,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub clip_norm: Option<f64>,
+    pub log_every: u64,
+    /// Steps between checkpoints; 0 writes one only at the end.
+    pub checkpoint_every: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self { steps: 1000, lr: 1e-3, weight_decay: 0.0, clip_norm: None, log_every: 10, checkpoint_every: 0 }
+    }
+}
+
+impl TrainConfig {
+    /// The optimiser settings.
+    pub fn adam(&self) -> AdamConfig {
+        AdamConfig { lr: self.lr, weight_decay: self.weight_decay, clip_norm: self.clip_norm, ..AdamConfig::default() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_example_parses_and_unknown_keys_are_refused() {
+        let doc = include_str!("config.rs");
+        let toml_text: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start()))
+            .collect();
+        let cfg: RunConfig = toml::from_str(&toml_text).unwrap();
+        assert_eq!(cfg.target.name, "gmm5");
+        assert_eq!(cfg.objective.params["form"], Value::from("p2q"));
+        assert_eq!(cfg.train.checkpoint_every, 100);
+        assert_eq!(cfg.train.adam().clip_norm, Some(100.0));
+        assert_eq!(cfg.flow.layers.len(), 1);
+        let bad = toml_text.replace("log_every", "log_evry");
+        let msg = toml::from_str::<RunConfig>(&bad).unwrap_err().to_string();
+        assert!(msg.contains("log_evry"), "{msg}");
+    }
+}

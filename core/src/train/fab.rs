@@ -1,0 +1,289 @@
+//! FAB: flow annealed importance sampling bootstrap with the alpha = 2 divergence (REFERENCE §4.3).
+//!
+//! Each step draws a batch from the flow, moves it by AIS (one kernel per intermediate density)
+//! and fits the flow to the weighted AIS samples; no gradient flows through AIS.
+//! - `form = "p"` (first paper): AIS towards p~; surrogate `L = LSE_l(v_l)`,
+//!   `v_l = log w_l + log p~(x_l) - log q(x_l)` with `x, w` fixed. Since only `log q` depends on
+//!   theta, `dL = sum_l softmax(v)_l * (-d log q(x_l))`: a self-normalised weighting of
+//!   `-grad log q` with weights `w_l p~(x_l) / q(x_l)`.
+//! - `form = "p2q"` (later paper): AIS towards p~^2/q; `L = -sum_l wbar_l log q(x_l)`,
+//!   `wbar = softmax(log w)` fixed. With a replay buffer the batch is drawn from the buffer in
+//!   proportion to `w` and `L = -mean log q`; a new AIS batch enters the buffer every
+//!   `batches_per_ais` steps, and the reported metrics are those of the latest AIS batch.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Batch;
+use crate::ais::{Annealer, Spacing};
+use crate::density::{FlowDensity, SquaredOverFlow};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::objective::{Objective, ObjectiveOutput};
+use crate::registry::{KernelFactory, Registry, parse_config};
+use crate::rng::Rng;
+use crate::target::{Target, TargetDensity};
+use crate::train::buffer::ReplayBuffer;
+use crate::train::weights::{kish_ess, log_sum_exp, mean, softmax};
+
+/// Which density AIS anneals towards, and the matching loss.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum FabForm {
+    #[serde(rename = "p")]
+    P,
+    #[serde(rename = "p2q")]
+    P2q,
+}
+
+/// Keys of the `buffer` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BufferConfig {
+    /// Capacity (oldest evicted first).
+    pub size: usize,
+    /// AIS batches are added until the buffer holds this many before any gradient step.
+    pub min: usize,
+    /// Gradient steps per AIS batch.
+    pub batches_per_ais: usize,
+    /// Points per gradient step (default: the objective's `batch`).
+    pub batch: Option<usize>,
+    /// Upper clip of the weight correction `q_old(x) / q_new(x)` (as a ratio).
+    pub max_w_adjust: f64,
+}
+
+impl Default for BufferConfig {
+    fn default() -> Self {
+        Self { size: 512_000, min: 65_536, batches_per_ais: 8, batch: None, max_w_adjust: 10.0 }
+    }
+}
+
+/// Configuration keys of `fab`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FabConfig {
+    pub form: FabForm,
+    pub batch: usize,
+    pub n_intermediate: usize,
+    pub spacing: Spacing,
+    pub kernel: String,
+    pub kernel_config: Value,
+    pub adapt: bool,
+    pub buffer: Option<BufferConfig>,
+}
+
+impl Default for FabConfig {
+    fn default() -> Self {
+        Self {
+            form: FabForm::P2q,
+            batch: 128,
+            n_intermediate: 2,
+            spacing: Spacing::Linear,
+            kernel: "hmc".into(),
+            kernel_config: Value::Null,
+            adapt: true,
+            buffer: None,
+        }
+    }
+}
+
+/// One AIS batch started from the flow.
+pub struct AisBatch {
+    pub x: Batch,
+    pub log_w: Vec<f64>,
+    /// The AIS end density at `x` (`log p~` for form p, `2 log p~ - log q` for p2q).
+    pub log_end: Vec<f64>,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// Everything `state()` saves.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct FabState {
+    kernels: Vec<Vec<f64>>,
+    buffer: Option<ReplayBuffer>,
+    since_ais: u64,
+    last_ais_metrics: Vec<(String, f64)>,
+}
+
+/// The FAB objective.
+pub struct Fab {
+    config: FabConfig,
+    kernel_factory: KernelFactory,
+    /// Built at the first step, when the dimension is known.
+    annealer: Option<Annealer>,
+    state: FabState,
+    /// Buffer slots of the last gradient batch with their `log q` before the update.
+    last_draw: Option<(Vec<usize>, Batch, Vec<f64>)>,
+}
+
+impl Fab {
+    pub fn new(config: FabConfig, registry: &Registry) -> Result<Self> {
+        let entry = registry
+            .kernels
+            .get(&config.kernel)
+            .ok_or_else(|| Error::unknown("kernel", &config.kernel, registry.kernels.keys().map(String::as_str)))?;
+        if config.batch == 0 {
+            return Err(Error::Config("fab: batch must be positive".into()));
+        }
+        if let Some(b) = &config.buffer {
+            let valid =
+                b.size > 0 && b.min <= b.size && b.batches_per_ais > 0 && b.batch != Some(0) && b.max_w_adjust > 0.0;
+            if !valid {
+                return Err(Error::Config(format!("fab.buffer: out of range: {b:?}")));
+            }
+            if config.form != FabForm::P2q {
+                return Err(Error::Config("fab.buffer needs form = \"p2q\"".into()));
+            }
+        }
+        Ok(Self {
+            kernel_factory: entry.factory.clone(),
+            config,
+            annealer: None,
+            state: FabState::default(),
+            last_draw: None,
+        })
+    }
+
+    pub fn from_config(cfg: &Value, registry: &Registry) -> Result<Self> {
+        Self::new(parse_config("fab objective", cfg)?, registry)
+    }
+
+    fn annealer(&mut self, dim: usize) -> Result<&mut Annealer> {
+        if self.annealer.is_none() {
+            let kernel = (self.kernel_factory)(dim, &self.config.kernel_config)?;
+            let mut a = Annealer::new(kernel.as_ref(), self.config.n_intermediate, self.config.spacing)?;
+            a.set_adapt(self.config.adapt);
+            if !self.state.kernels.is_empty() {
+                a.set_state(&self.state.kernels)?;
+            }
+            self.annealer = Some(a);
+        }
+        Ok(self.annealer.as_mut().expect("just built"))
+    }
+
+    /// Draws a flow batch and runs AIS on it towards this form's end density.
+    pub fn ais_batch(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<AisBatch> {
+        let n = self.config.batch;
+        let form = self.config.form;
+        let (x0, log_q0) = flow.sample_with_log_q(n, rng)?;
+        let mut log_p0 = vec![0.0; n];
+        target.log_prob_batch(&x0, &mut log_p0)?;
+        let flow_log_w: Vec<f64> = log_p0.iter().zip(&log_q0).map(|(p, q)| p - q).collect();
+        let annealer = self.annealer(flow.dim())?;
+        let start = FlowDensity(flow);
+        let out = match form {
+            FabForm::P => annealer.run(&start, &TargetDensity(target), x0, &log_q0, rng)?,
+            FabForm::P2q => annealer.run(&start, &SquaredOverFlow { flow, target }, x0, &log_q0, rng)?,
+        };
+        let mut metrics = vec![("ess".to_string(), kish_ess(&flow_log_w)), ("ess_ais".into(), kish_ess(&out.log_w))];
+        if !out.acceptance.is_empty() {
+            metrics.push(("ais_accept".into(), mean(&out.acceptance)));
+        }
+        let steps: Vec<f64> = annealer
+            .kernels()
+            .iter()
+            .flat_map(|k| k.tuning())
+            .filter(|(name, _)| name == "step_size")
+            .map(|(_, v)| v)
+            .collect();
+        if !steps.is_empty() {
+            metrics.push(("step_size".into(), mean(&steps)));
+        }
+        Ok(AisBatch { x: out.x, log_w: out.log_w, log_end: out.log_end, metrics })
+    }
+
+    fn step_with_buffer(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput> {
+        let bc = self.config.buffer.clone().expect("called with a buffer");
+        let dim = flow.dim();
+        if self.state.buffer.is_none() {
+            self.state.buffer = Some(ReplayBuffer::new(dim, bc.size)?);
+        }
+        let due = self.state.since_ais % bc.batches_per_ais as u64 == 0;
+        let mut first = due;
+        while first || self.state.buffer.as_ref().is_some_and(|b| b.len() < bc.min) {
+            let ais = self.ais_batch(flow, target, rng)?;
+            self.state.buffer.as_mut().expect("created above").push(&ais.x, &ais.log_w)?;
+            // Only finite values are kept: they go into the checkpoint, where JSON has no NaN.
+            self.state.last_ais_metrics = ais.metrics.into_iter().filter(|(_, v)| v.is_finite()).collect();
+            first = false;
+        }
+        self.state.since_ais += 1;
+        let buffer = self.state.buffer.as_ref().expect("created above");
+        let m = bc.batch.unwrap_or(self.config.batch);
+        let idx = buffer.sample(m, rng)?;
+        let x = buffer.points(&idx);
+        let (log_q, grad) = flow.grad_theta_log_q(&x, &vec![-1.0 / m as f64; m])?;
+        let loss = -mean(&log_q);
+        self.last_draw = Some((idx, x, log_q));
+        Ok(ObjectiveOutput { loss, grad, metrics: self.state.last_ais_metrics.clone() })
+    }
+}
+
+#[cfg(test)]
+impl Fab {
+    /// The last buffer batch: slots, points and `log q` before the update.
+    pub(crate) fn last_draw_for_tests(&self) -> (Vec<usize>, Batch, Vec<f64>) {
+        self.last_draw.clone().expect("a buffer batch was drawn")
+    }
+}
+
+/// First paper's surrogate and its gradient: `LSE_l(log w_l + log p~(x_l) - log q(x_l))`.
+pub fn surrogate_p(flow: &Flow, x: &Batch, log_w: &[f64], log_p: &[f64]) -> Result<(f64, Vec<f64>)> {
+    let log_q = flow.log_q(x)?;
+    let v: Vec<f64> = log_w.iter().zip(log_p).zip(&log_q).map(|((w, p), q)| w + p - q).collect();
+    let weights: Vec<f64> = softmax(&v).iter().map(|s| -s).collect();
+    let (_, grad) = flow.grad_theta_log_q(x, &weights)?;
+    Ok((log_sum_exp(&v), grad))
+}
+
+/// Later paper's surrogate and its gradient: `-sum_l softmax(log w)_l log q(x_l)`.
+pub fn surrogate_p2q(flow: &Flow, x: &Batch, log_w: &[f64]) -> Result<(f64, Vec<f64>)> {
+    let weights: Vec<f64> = softmax(log_w).iter().map(|s| -s).collect();
+    let (log_q, grad) = flow.grad_theta_log_q(x, &weights)?;
+    Ok((weights.iter().zip(&log_q).map(|(w, q)| if *w == 0.0 { 0.0 } else { w * q }).sum(), grad))
+}
+
+impl Objective for Fab {
+    fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput> {
+        self.last_draw = None;
+        if self.config.buffer.is_some() {
+            return self.step_with_buffer(flow, target, rng);
+        }
+        let ais = self.ais_batch(flow, target, rng)?;
+        let (loss, grad) = match self.config.form {
+            FabForm::P => surrogate_p(flow, &ais.x, &ais.log_w, &ais.log_end)?,
+            FabForm::P2q => surrogate_p2q(flow, &ais.x, &ais.log_w)?,
+        };
+        Ok(ObjectiveOutput { loss, grad, metrics: ais.metrics })
+    }
+
+    /// Corrects the stored weights of the last buffer batch for the change of the flow:
+    /// `log w += log q_old(x) - log q_new(x)`, clipped above at `ln max_w_adjust`.
+    fn after_update(&mut self, flow: &Flow) -> Result<()> {
+        let (Some((idx, x, log_q_old)), Some(bc), Some(buffer)) =
+            (self.last_draw.take(), self.config.buffer.as_ref(), self.state.buffer.as_mut())
+        else {
+            return Ok(());
+        };
+        let log_q_new = flow.log_q(&x)?;
+        let delta: Vec<f64> = log_q_old.iter().zip(&log_q_new).map(|(o, n)| o - n).collect();
+        buffer.adjust(&idx, &delta, bc.max_w_adjust.ln())
+    }
+
+    fn state(&self) -> Value {
+        let mut s = self.state.clone();
+        if let Some(a) = &self.annealer {
+            s.kernels = a.state();
+        }
+        serde_json::to_value(s).unwrap_or(Value::Null)
+    }
+
+    fn set_state(&mut self, state: &Value) -> Result<()> {
+        let s: FabState = parse_config("fab objective state", state)?;
+        if let Some(a) = self.annealer.as_mut() {
+            a.set_state(&s.kernels)?;
+        }
+        self.state = s;
+        self.last_draw = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! The training loop: it owns iteration, the optimiser and the random stream; the objective
+//! supplies loss and gradient; observers receive metrics and checkpoints.
+//!
+//! A step whose loss or gradient is not finite (or whose objective reports
+//! [`Error::NonFinite`]) is skipped and counted: the parameters, the optimiser and the objective's
+//! post-update hook are left untouched. Everything else an objective reports is an error.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::error::{Error, Result, check_dim};
+use crate::flow::Flow;
+use crate::objective::Objective;
+use crate::optim::Adam;
+use crate::registry::{FlowSpec, Registry};
+use crate::rng::{self, Rng};
+use crate::target::Target;
+use crate::train::checkpoint::{Checkpoint, FORMAT, FlowRecord};
+use crate::train::config::{Component, RunConfig, TrainConfig};
+use crate::train::observer::{CheckpointWriter, MetricsCsv, Observer, Progress};
+
+/// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
+const TRAIN_STREAM: u64 = 0x0074_7261_696e;
+
+/// What one step did.
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    pub loss: Option<f64>,
+    pub grad_norm: Option<f64>,
+    pub metrics: Vec<(String, f64)>,
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    flow_record: FlowRecord,
+    flow: Flow,
+    target: Box<dyn Target>,
+    objective_config: Component,
+    objective: Box<dyn Objective>,
+    train: TrainConfig,
+    optimiser: Adam,
+    rng: Rng,
+    step: u64,
+    skipped: u64,
+    elapsed: f64,
+    last_checkpoint: Option<u64>,
+    observers: Vec<Box<dyn Observer>>,
+}
+
+impl Trainer {
+    /// A fresh run: the flow is built from `flow` with `seed`, training draws from its own stream.
+    pub fn new(
+        registry: &Registry,
+        target: Box<dyn Target>,
+        seed: u64,
+        flow: &FlowSpec,
+        objective: &Component,
+        train: &TrainConfig,
+    ) -> Result<Self> {
+        if train.log_every == 0 {
+            return Err(Error::Config("train.log_every must be at least 1".into()));
+        }
+        let dim = target.dim();
+        let built = registry.flow(dim, flow, seed)?;
+        let optimiser = Adam::new(train.adam(), built.n_params())?;
+        Ok(Self {
+            flow_record: FlowRecord { spec: flow.clone(), seed, dim },
+            flow: built,
+            target,
+            objective_config: objective.clone(),
+            objective: registry.objective(&objective.name, &objective.config())?,
+            train: train.clone(),
+            optimiser,
+            rng: rng::stream(seed, TRAIN_STREAM),
+            step: 0,
+            skipped: 0,
+            elapsed: 0.0,
+            last_checkpoint: None,
+            observers: Vec::new(),
+        })
+    }
+
+    /// A fresh run from a whole run config (the target is built by the caller: it may be a
+    /// script or come from a plugin).
+    pub fn from_config(registry: &Registry, target: Box<dyn Target>, cfg: &RunConfig) -> Result<Self> {
+        Self::new(registry, target, cfg.seed, &cfg.flow, &cfg.objective, &cfg.train)
+    }
+
+    /// Continues the run saved in `dir` exactly where its checkpoint left it, appending to its
+    /// `metrics.csv` and overwriting its checkpoint.
+    pub fn resume(dir: &Path, registry: &Registry, target: Box<dyn Target>) -> Result<Self> {
+        let c = Checkpoint::read(dir)?;
+        check_dim("target dimension of the resumed run", target.dim(), c.flow.dim)?;
+        let mut t = Self::new(registry, target, c.flow.seed, &c.flow.spec, &c.objective, &c.train)?;
+        t.flow.set_params(&c.params)?;
+        t.objective.set_state(&c.objective_state)?;
+        t.optimiser = c.optimiser;
+        t.rng = c.rng;
+        t.step = c.step;
+        t.skipped = c.skipped_steps;
+        t.elapsed = c.elapsed_seconds;
+        t.last_checkpoint = Some(c.step);
+        t.write_to(dir)
+    }
+
+    /// Writes `metrics.csv` (appending) and checkpoints into `dir`, creating it.
+    pub fn write_to(mut self, dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        self.observers.push(Box::new(MetricsCsv::open(dir)?));
+        self.observers.push(Box::new(CheckpointWriter::new(dir)));
+        Ok(self)
+    }
+
+    /// Adds an observer (progress bar, custom logging).
+    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+        self.observers.push(observer);
+    }
+
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+    pub fn target(&self) -> &dyn Target {
+        self.target.as_ref()
+    }
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+    pub fn skipped_steps(&self) -> u64 {
+        self.skipped
+    }
+    pub fn total_steps(&self) -> u64 {
+        self.train.steps
+    }
+    /// Changes the number of steps `run` goes to (e.g. to extend a resumed run).
+    pub fn set_total_steps(&mut self, steps: u64) {
+        self.train.steps = steps;
+    }
+
+    /// Trains until `train.steps` and writes a final checkpoint.
+    pub fn run(&mut self) -> Result<()> {
+        while self.step < self.train.steps {
+            self.step_once()?;
+        }
+        if self.last_checkpoint != Some(self.step) {
+            self.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Runs `n` more steps (no final checkpoint).
+    pub fn run_for(&mut self, n: u64) -> Result<()> {
+        for _ in 0..n {
+            self.step_once()?;
+        }
+        Ok(())
+    }
+
+    /// One optimisation step, logging and checkpointing as configured.
+    pub fn step_once(&mut self) -> Result<StepOutcome> {
+        let start = Instant::now();
+        let outcome = match self.objective.estimate(&self.flow, self.target.as_ref(), &mut self.rng) {
+            Ok(o) if o.loss.is_finite() && o.grad.iter().all(|g| g.is_finite()) => {
+                let mut p = self.flow.params();
+                let norm = self.optimiser.step(&mut p, &o.grad)?;
+                self.flow.set_params(&p)?;
+                self.objective.after_update(&self.flow)?;
+                StepOutcome { loss: Some(o.loss), grad_norm: Some(norm), metrics: o.metrics }
+            }
+            Ok(_) | Err(Error::NonFinite(_)) => {
+                self.skipped += 1;
+                StepOutcome { loss: None, grad_norm: None, metrics: Vec::new() }
+            }
+            Err(e) => return Err(e),
+        };
+        self.step += 1;
+        self.elapsed += start.elapsed().as_secs_f64();
+        if self.step % self.train.log_every == 0 {
+            let p = Progress {
+                step: self.step,
+                total_steps: self.train.steps,
+                seconds: self.elapsed,
+                loss: outcome.loss,
+                grad_norm: outcome.grad_norm,
+                skipped_steps: self.skipped,
+                metrics: &outcome.metrics,
+            };
+            for o in &mut self.observers {
+                o.on_log(&p)?;
+            }
+        }
+        if self.train.checkpoint_every > 0 && self.step % self.train.checkpoint_every == 0 {
+            self.checkpoint()?;
+        }
+        Ok(outcome)
+    }
+
+    /// The run's state now.
+    pub fn snapshot(&self) -> Checkpoint {
+        Checkpoint {
+            format: FORMAT,
+            flow: self.flow_record.clone(),
+            params: self.flow.params(),
+            objective: self.objective_config.clone(),
+            objective_state: self.objective.state(),
+            train: self.train.clone(),
+            optimiser: self.optimiser.clone(),
+            rng: self.rng.clone(),
+            step: self.step,
+            skipped_steps: self.skipped,
+            elapsed_seconds: self.elapsed,
+        }
+    }
+
+    /// Hands a checkpoint to every observer.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        let c = self.snapshot();
+        for o in &mut self.observers {
+            o.on_checkpoint(&c)?;
+        }
+        self.last_checkpoint = Some(self.step);
+        Ok(())
+    }
+}
