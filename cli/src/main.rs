@@ -2,6 +2,9 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+// Figures and the report are drawn by the run and plot commands.
+#[allow(dead_code, unused_imports)]
+mod plot;
 mod sets;
 
 use std::path::PathBuf;
