@@ -88,7 +88,8 @@ impl Painter for ChainsPainter<'_> {
 }
 
 fn draw_traces<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, q: &ChainQuantity) -> Drawn<DB> {
-    let traces: Vec<Vec<(f64, f64)>> = q.chains.iter().map(|c| envelope(c, TRACE_POINTS)).collect();
+    let traces: Vec<Vec<(f64, f64)>> =
+        q.chains.iter().map(|c| envelope(c, TRACE_POINTS).into_iter().filter(|p| p.1.is_finite()).collect()).collect();
     let x = padded_range(traces.iter().flatten().map(|p| p.0), 0.0);
     let y = padded_range(traces.iter().flatten().map(|p| p.1), 0.05);
     let mut chart = axes::chart(area, &format!("trace of {}", q.name), x, y)?;
@@ -131,11 +132,16 @@ impl Painter for HistogramPainter {
     }
 }
 
+const MAX_BINS: usize = 10_000;
+
 /// Writes a histogram of the finite `values` in `bins` equal bins, normalised as a density.
 pub fn histogram_figure(out: &Output, label: &str, values: &[f64], bins: usize) -> anyhow::Result<Written> {
     let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    if finite.is_empty() || bins == 0 {
+    if finite.is_empty() {
         return Err(anyhow!("figure {}: no finite value of {label} to histogram", out.name));
+    }
+    if !(1..=MAX_BINS).contains(&bins) {
+        return Err(anyhow!("figure {}: {bins} bins is outside 1..={MAX_BINS}", out.name));
     }
     let (lo, hi) = padded_range(finite.iter().copied(), 0.0);
     let width = (hi - lo) / bins as f64;
@@ -222,7 +228,14 @@ mod tests {
         assert!(png.has_text_pixels());
         let svg = check_svg(&written.svg);
         assert!(svg.count("polyline") >= 8, "{svg:?}");
-        assert!(chain_figure(&Output::new(scratch_dir("chains_bad"), "c", (300, 300)), &[], 10).is_err());
+        let out = Output::new(scratch_dir("chains_odd"), "c", (300, 300));
+        assert!(chain_figure(&out, &[], 10).is_err());
+        let short = [ChainQuantity { name: "s".into(), chains: vec![&[1.0]] }];
+        assert!(chain_figure(&out, &short, 10).is_err());
+        // Constant and non-finite chains still draw (empty autocorrelation, gaps in the trace).
+        let odd =
+            [ChainQuantity { name: "odd".into(), chains: vec![&[2.0; 50], &[1.0, f64::NAN, 3.0, f64::INFINITY]] }];
+        assert!(chain_figure(&out, &odd, 10).is_ok());
     }
 
     #[test]

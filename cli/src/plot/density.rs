@@ -48,7 +48,7 @@ pub fn density_figure(out: &Output, figure: &DensityFigure) -> anyhow::Result<Wr
 mod tests {
     use super::*;
     use crate::plot::palette;
-    use crate::plot::testing::{check_png, check_svg, scratch_dir, two_moons};
+    use crate::plot::testing::{check_png, check_svg, scratch_dir, two_clouds};
 
     #[test]
     fn density_figure_shows_bands_and_points_in_both_formats() {
@@ -59,7 +59,7 @@ mod tests {
             a.max(b) + (1.0 + (-(a - b).abs()).exp()).ln()
         };
         let grid = LogDensityGrid::evaluate((-4.0, 4.0), (-4.0, 4.0), (150, 150), log_p);
-        let (flow, ais) = two_moons();
+        let (flow, ais) = two_clouds();
         let fig = DensityFigure {
             grid: &grid,
             panels: vec![("flow".into(), &flow), ("flow + AIS".into(), &ais)],
@@ -76,6 +76,28 @@ mod tests {
         assert!(png.has_text_pixels(), "no dark text or axis pixels");
         let svg = check_svg(&written.svg);
         assert!(svg.count("circle") > 200 && svg.count("rect") > 100 && svg.count("text") > 4, "{svg:?}");
+    }
+
+    /// Run with `cargo test --release -p bootflow contour_figure_is_fast -- --ignored`:
+    /// debug builds are an order of magnitude slower than what users run.
+    #[test]
+    #[ignore]
+    fn contour_figure_is_fast() {
+        let start = std::time::Instant::now();
+        let grid = LogDensityGrid::evaluate((-4.0, 4.0), (-4.0, 4.0), (150, 150), |x| {
+            -0.5 * (x[0] * x[0] + 4.0 * x[1] * x[1]) + (3.0 * x[0]).sin()
+        });
+        let (flow, _) = two_clouds();
+        let fig = DensityFigure {
+            grid: &grid,
+            panels: vec![("flow".into(), &flow)],
+            x_label: "x1".into(),
+            y_label: "x2".into(),
+        };
+        density_figure(&Output::new(scratch_dir("fast"), "fast", (600, 600)), &fig).unwrap();
+        let seconds = start.elapsed().as_secs_f64();
+        eprintln!("600x600 contour figure, 150x150 cells, svg + png: {seconds:.3} s");
+        assert!(seconds < 1.0, "{seconds} s");
     }
 
     #[test]

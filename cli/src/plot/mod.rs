@@ -17,7 +17,7 @@ mod training;
 pub use chains::{ChainQuantity, autocorrelation, chain_figure, histogram_figure};
 pub use density::{DensityFigure, density_figure};
 pub use pairs::{PairPanel, pairs_figure, points_from_columns};
-pub use panel::{LogDensityGrid, SamplePanel};
+pub use panel::LogDensityGrid;
 pub use report::{Report, ReportRow, format_estimate, summary_text, write_report};
 pub use training::{Metrics, read_metrics_csv, training_figure};
 
@@ -67,12 +67,15 @@ fn register_font() -> anyhow::Result<()> {
     if ok { Ok(()) } else { Err(anyhow!("the embedded DejaVu Sans font could not be parsed")) }
 }
 
+/// Largest width or height accepted (the PNG is drawn in memory first).
+const MAX_SIDE: u32 = 8192;
+
 /// Paints `painter` into `out.dir/out.name.{svg,png}`, creating the directory if needed.
 pub(crate) fn save_both(out: &Output, painter: &impl Painter) -> anyhow::Result<Written> {
     register_font()?;
     let (w, h) = out.size;
-    if w < 16 || h < 16 {
-        return Err(anyhow!("figure {}: size {w}x{h} is too small", out.name));
+    if !(16..=MAX_SIDE).contains(&w) || !(16..=MAX_SIDE).contains(&h) {
+        return Err(anyhow!("figure {}: size {w}x{h} is outside 16..={MAX_SIDE} pixels a side", out.name));
     }
     std::fs::create_dir_all(&out.dir).with_context(|| format!("creating {}", out.dir.display()))?;
     let fail = |what: &str, e: &dyn std::fmt::Display| anyhow!("drawing {} ({what}): {e}", out.name);
@@ -123,3 +126,20 @@ pub(crate) fn grid_cells<DB: DrawingBackend>(
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_outside_the_accepted_range_are_errors() {
+        let grid = LogDensityGrid::evaluate((0.0, 1.0), (0.0, 1.0), (2, 2), |_| 0.0);
+        let fig =
+            DensityFigure { grid: &grid, panels: vec![("a".into(), &[])], x_label: "x".into(), y_label: "y".into() };
+        let dir = testing::scratch_dir("sizes");
+        for size in [(8, 100), (100, 0), (100, MAX_SIDE + 1)] {
+            assert!(density_figure(&Output::new(&dir, "s", size), &fig).is_err(), "{size:?}");
+        }
+        assert!(density_figure(&Output::new(&dir, "s", (64, 64)), &fig).is_ok());
+    }
+}

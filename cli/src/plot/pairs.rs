@@ -50,7 +50,7 @@ pub fn pairs_figure(
     panels: &[PairPanel],
     cols: usize,
 ) -> anyhow::Result<Written> {
-    if dim == 0 || samples.len() % dim != 0 {
+    if dim == 0 || !samples.chunks_exact(dim).remainder().is_empty() {
         return Err(anyhow!("figure {}: {} numbers are not samples of dimension {dim}", out.name, samples.len()));
     }
     if panels.is_empty() {

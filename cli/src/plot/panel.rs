@@ -79,11 +79,11 @@ impl LogDensityGrid {
         let max = self.values.iter().copied().filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
         let depth = if self.depth > 0.0 { self.depth } else { Self::DEFAULT_DEPTH };
         let floor = max - depth;
+        let levels = self.levels.max(1);
         self.values
             .iter()
             .map(|&v| {
-                (v.is_finite() && v >= floor)
-                    .then(|| (((v - floor) / depth * self.levels as f64) as usize).min(self.levels - 1))
+                (v.is_finite() && v >= floor).then(|| (((v - floor) / depth * levels as f64) as usize).min(levels - 1))
             })
             .collect()
     }
@@ -164,6 +164,13 @@ mod tests {
                 .with_bands(4, 3.0);
         // floor = -3: 0 -> top band, -1 -> (2/3*4)=2, -2.5 -> 0, -4 and -inf unpainted.
         assert_eq!(g.bands(), vec![Some(3), Some(2), Some(0), None, None]);
+    }
+
+    #[test]
+    fn zero_levels_set_directly_paint_one_band() {
+        let mut g = LogDensityGrid::from_values((0.0, 1.0), (0.0, 1.0), 2, 1, vec![0.0, -1.0]).unwrap();
+        g.levels = 0;
+        assert_eq!(g.bands(), vec![Some(0), Some(0)]);
     }
 
     #[test]

@@ -63,9 +63,11 @@ pub fn check_svg(path: &Path) -> SvgSummary {
     SvgSummary(counts)
 }
 
+pub type Points = Vec<(f64, f64)>;
+
 /// Two deterministic point clouds around the modes used in the figure tests.
-pub fn two_moons() -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
-    let cloud = |n: usize, spread: f64| -> Vec<(f64, f64)> {
+pub fn two_clouds() -> (Points, Points) {
+    let cloud = |n: usize, spread: f64| -> Points {
         (0..n)
             .map(|k| {
                 let t = k as f64 * 2.399_963; // golden angle: an even, deterministic spiral
