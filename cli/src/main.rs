@@ -5,6 +5,9 @@
 mod cmd_plugins;
 mod plugins;
 mod cmd_train;
+// Figures and the report are drawn by the run and plot commands.
+#[allow(dead_code, unused_imports)]
+mod plot;
 mod sets;
 
 use std::path::PathBuf;
