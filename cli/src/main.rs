@@ -3,11 +3,11 @@
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
 mod cmd_plugins;
-mod plugins;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
 #[allow(dead_code, unused_imports)]
 mod plot;
+mod plugins;
 mod sets;
 
 use std::path::PathBuf;
@@ -31,21 +31,26 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List the plugins found on the search path, what each provides, and why any file was refused.
+    ///
+    /// Example: `bootflow plugins --json --plugin-dir ./my-plugins`
     Plugins {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Train a flow from a run config (TOML).
+    ///
+    /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
+    Train(cmd_train::TrainArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Plugins { json } => cmd_plugins::run(&cli.plugin_dir, json),
-    /// Train a flow from a run config (TOML).
-    Train(cmd_train::TrainArgs),
-    let _ = &cli.plugin_dir;
-    let registry = bootflow_core::Registry::with_builtins();
+    if let Command::Plugins { json } = cli.command {
+        return cmd_plugins::run(&cli.plugin_dir, json);
+    }
+    let (registry, _found) = plugins::registry(&cli.plugin_dir)?;
     match &cli.command {
+        Command::Plugins { .. } => unreachable!("handled above"),
         Command::Train(args) => cmd_train::run(args, &registry),
     }
 }

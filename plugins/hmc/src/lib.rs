@@ -33,3 +33,5 @@ pub fn register(reg: &mut Registry) -> Result<()> {
         Arc::new(|dim, cfg| Ok(Box::new(Hmc::from_config(dim, cfg)?) as Box<dyn Kernel>)),
     )
 }
+
+bootflow_core::export_plugin!(name = "hmc", register = register);

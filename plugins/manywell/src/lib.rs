@@ -58,3 +58,5 @@ pub fn register(reg: &mut Registry) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+bootflow_core::export_plugin!(name = "manywell", register = register);

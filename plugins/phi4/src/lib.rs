@@ -30,3 +30,5 @@ pub fn register(reg: &mut Registry) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+bootflow_core::export_plugin!(name = "phi4", register = register);

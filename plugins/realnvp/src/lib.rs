@@ -114,3 +114,5 @@ pub fn register(reg: &mut Registry) -> Result<()> {
 
 #[cfg(test)]
 mod tests;
+
+bootflow_core::export_plugin!(name = "realnvp", register = register);
