@@ -9,6 +9,8 @@ mod cmd_train;
 mod plot;
 mod plugins;
 mod sets;
+#[allow(dead_code)]
+mod target_arg;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
