@@ -25,6 +25,7 @@ pub mod objective;
 pub mod optim;
 pub mod registry;
 pub mod rng;
+pub mod script;
 pub mod shard;
 pub mod target;
 pub mod testing;
