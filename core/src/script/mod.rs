@@ -189,7 +189,7 @@ impl ScriptTarget {
         match out {
             _ if rec.branched => {
                 let reason = match out {
-                    Err(Error::Script(m)) => m,
+                    Err(Error::Script(m)) => m.replacen("Runtime error: ", "", 1),
                     _ => format!("{}: log_prob catches a data-dependent branch", self.log_prob_at),
                 };
                 Ok(Mode::PerPoint(reason))
