@@ -310,6 +310,11 @@ impl Scratch {
     }
 }
 
+thread_local! {
+    /// Scratch of single-point calls, so that they do not allocate.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 /// `DIM` must be a positive integer.
 fn script_dim(file: &str, idents: &[lex::Ident], dim: Option<&Dynamic>) -> Result<usize> {
     let pos = idents.iter().find(|i| i.name == "DIM").map_or((1, 1), |i| (i.line, i.col));
@@ -327,7 +332,7 @@ impl Target for ScriptTarget {
     }
 
     fn log_prob(&self, x: &[f64]) -> Result<f64> {
-        self.eval_point(x, None, &mut Scratch::default())
+        SCRATCH.with_borrow_mut(|s| self.eval_point(x, None, s))
     }
 
     fn has_grad(&self) -> bool {
@@ -336,7 +341,7 @@ impl Target for ScriptTarget {
 
     fn log_prob_grad(&self, x: &[f64], grad: &mut [f64]) -> Result<f64> {
         check_dim("gradient length", grad.len(), self.dim)?;
-        self.eval_point(x, Some(grad), &mut Scratch::default())
+        SCRATCH.with_borrow_mut(|s| self.eval_point(x, Some(grad), s))
     }
 
     fn log_prob_batch(&self, x: &Batch, out: &mut [f64]) -> Result<()> {
