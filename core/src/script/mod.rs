@@ -29,6 +29,7 @@
 
 mod lex;
 mod number;
+mod register;
 mod sandbox;
 mod tape;
 #[cfg(test)]
@@ -46,6 +47,7 @@ use crate::Batch;
 use crate::error::{Error, Result, check_dim};
 use crate::target::Target;
 
+pub use register::register_script;
 pub use sandbox::{MAX_ARRAY, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_OPERATIONS, MAX_STRING};
 
 use number::{Recorder, record_with};

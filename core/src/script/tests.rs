@@ -324,8 +324,9 @@ fn endless_loops_stop_at_the_operation_limit() {
         let err = src_err(source);
         let elapsed = start.elapsed();
         assert!(err.starts_with("bad.rhai:") && err.contains("Too many operations"), "{err}");
-        // About a second in an optimised build; an unoptimised test build is several times slower.
-        let limit = if cfg!(debug_assertions) { Duration::from_secs(10) } else { Duration::from_secs(2) };
+        // Measured about 0.3 s in an optimised build and 2.5 s unoptimised (with other builds
+        // running); the bounds leave room for a loaded machine.
+        let limit = if cfg!(debug_assertions) { Duration::from_secs(20) } else { Duration::from_secs(2) };
         assert!(elapsed < limit, "{elapsed:?}");
     }
 }
