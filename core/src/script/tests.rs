@@ -347,3 +347,20 @@ fn unknown_parameters_are_named() {
     );
     assert!(err.unwrap_err().to_string().contains("'S'"));
 }
+
+#[test]
+fn parameters_of_every_json_kind_reach_the_script() {
+    let source = "const DIM = 1;\nconst W = [1.0];\nconst NAME = \"\";\nconst FLAG = false;\nconst K = 0;
+fn log_prob(x) { if FLAG && NAME == \"a\" && type_of(K) == \"i64\" { W[1] * x[0] + K } else { 0.0 } }";
+    let params = BTreeMap::from([
+        ("W".to_string(), json!([1, 2.5])),
+        ("NAME".to_string(), json!("a")),
+        ("FLAG".to_string(), json!(true)),
+        ("K".to_string(), json!(3)),
+    ]);
+    let t = ScriptTarget::from_source("p.rhai", source, &params).unwrap();
+    assert!(t.is_traced());
+    assert_eq!(value_grad(&t, &[2.0]), (8.0, vec![2.5]));
+    let defaults = src(source);
+    assert_eq!(defaults.log_prob(&[2.0]).unwrap(), 0.0);
+}
