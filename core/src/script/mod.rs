@@ -3,7 +3,7 @@
 //! A script defines `fn log_prob(x)` over an array `x` and declares `const DIM = N;` at top level.
 //! Every parameter is visible to the script as a constant of that name and overrides the
 //! script's own declaration of it (so `const L = 4;` is a default); a parameter the script never
-//! mentions as an identifier is an error (see [`lex`]).
+//! mentions as an identifier is an error (see the `lex` module).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -17,15 +17,15 @@
 //! assert!(t.is_traced());
 //! ```
 //!
-//! Gradients: `log_prob` is evaluated once on traced numbers ([`number`]), which records the
-//! computation as a flat list of operations ([`tape`]); that list is then replayed natively for
+//! Gradients: `log_prob` is evaluated once on traced numbers (module `number`), which records the
+//! computation as a flat list of operations (module `tape`); that list is then replayed natively for
 //! every point (value, then a reverse sweep for the gradient), in parallel over fixed-size column
 //! shards. A script whose control flow depends on `x` (a comparison of a traced value, or its
 //! conversion to a plain number) cannot be replayed: this is detected while tracing, one note is
 //! printed to stderr, [`ScriptTarget::fallback_reason`] says why, and every point is then
 //! evaluated through the interpreter with the same traced numbers and swept on its own tape.
 //! An optional `fn grad_log_prob(x)` (plain numbers in, an array of `DIM` numbers out) replaces
-//! the automatic gradient. Scripts run sandboxed ([`sandbox`]).
+//! the automatic gradient. Scripts run sandboxed (module `sandbox`, limits re-exported here).
 
 mod lex;
 mod number;
