@@ -30,6 +30,7 @@ pub mod output;
 pub mod plugin;
 pub mod registry;
 pub mod rng;
+pub mod script;
 pub mod shard;
 pub mod target;
 pub mod targets;
