@@ -72,7 +72,8 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
             PathBuf::from("runs").join(stem)
         }
     };
-    let target = registry.target(&cfg.target.name, &cfg.target.config()).context("building the target")?;
+    let params = cfg.target.params.clone().into_iter().collect();
+    let target = crate::target_arg::build_target(registry, &cfg.target.name, &params).context("building the target")?;
     let has_checkpoint = out.join(CHECKPOINT_FILE).exists();
     let mut trainer = if args.resume {
         if !has_checkpoint {

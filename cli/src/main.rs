@@ -2,14 +2,15 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod cmd_density;
 mod cmd_plugins;
+mod cmd_targets;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod plugins;
 mod sets;
-#[allow(dead_code)]
 mod target_arg;
 
 use std::path::PathBuf;
@@ -40,6 +41,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List every target that can be named (built-in, plugin, script) with its capabilities.
+    ///
+    /// Example: `bootflow targets --json`
+    Targets(cmd_targets::TargetsArgs),
+    /// Evaluate a target's log-density (and gradient) at points read from a CSV file.
+    ///
+    /// Example: `bootflow density --target manywell --set dim=4 --points pts.csv --grad`
+    Density(cmd_density::DensityArgs),
     /// Train a flow from a run config (TOML).
     ///
     /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
@@ -53,6 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let (registry, _found) = plugins::registry(&cli.plugin_dir)?;
     match &cli.command {
         Command::Plugins { .. } => unreachable!("handled above"),
+        Command::Targets(args) => cmd_targets::run(args, &registry),
+        Command::Density(args) => cmd_density::run(args, &registry),
         Command::Train(args) => cmd_train::run(args, &registry),
     }
 }
