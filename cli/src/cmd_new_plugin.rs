@@ -74,12 +74,21 @@ pub fn scaffold(name: &str, dir: &Path, core: &Path) -> Result<()> {
     }
     // create_dir (not _all) fails if the directory appeared meanwhile: nothing is overwritten.
     std::fs::create_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let written = write_files(dir, &vars);
+    if written.is_err() {
+        // The directory is ours (just created): leave no half-written crate behind.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    written
+}
+
+fn write_files(dir: &Path, vars: &[(&str, String)]) -> Result<()> {
     for (rel, text) in TEMPLATES {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
         }
-        std::fs::write(&path, render(text, &vars)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, render(text, vars)).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
@@ -153,5 +162,15 @@ mod tests {
         let err = scaffold("x", &dir, &core).unwrap_err().to_string();
         assert!(err.contains("already exists"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_wrong_core_path_is_named() {
+        let missing = std::env::temp_dir().join("bootflow-no-such-core");
+        let err = format!("{:#}", core_dir(Some(&missing)).unwrap_err());
+        assert!(err.contains("--core-path") && err.contains("bootflow-no-such-core"), "{err}");
+        // A directory without a manifest is not a crate.
+        let err = format!("{:#}", core_dir(Some(&std::env::temp_dir())).unwrap_err());
+        assert!(err.contains("no Cargo.toml"), "{err}");
     }
 }
