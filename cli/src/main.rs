@@ -28,7 +28,7 @@ use clap::{CommandFactory, Parser, Subcommand};
     name = "bootflow",
     version,
     about,
-    after_help = "Example: `bootflow train run.toml --out runs/first && bootflow plugins`"
+    after_help = "Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --plugin-dir ./my-plugins`"
 )]
 struct Cli {
     /// Extra directory searched for plugin libraries (before BOOTFLOW_PLUGIN_PATH and the
@@ -68,7 +68,7 @@ enum Command {
     /// bootflow loads from `--plugin-dir`, `BOOTFLOW_PLUGIN_PATH` or its own directory. It
     /// depends on the bootflow-core this binary was built from unless `--core-path` says otherwise.
     ///
-    /// Example: `bootflow new-plugin banana --dir plugins/banana && cd plugins/banana && cargo build --release`
+    /// Example: `bootflow new-plugin banana --dir ../bootflow-banana && cd ../bootflow-banana && cargo build --release`
     NewPlugin(cmd_new_plugin::NewPluginArgs),
     /// Print a shell completion script for bootflow on stdout.
     ///
