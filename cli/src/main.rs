@@ -2,7 +2,9 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod cmd_completions;
 mod cmd_density;
+mod cmd_new_plugin;
 mod cmd_plugins;
 mod cmd_targets;
 mod cmd_train;
@@ -16,11 +18,19 @@ mod target_arg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Sample hard distributions with normalizing flows and MCMC.
+///
+/// Components (targets, flow layers, MCMC kernels, objectives) are built in or come from plugin
+/// libraries found on the plugin search path; `bootflow <COMMAND> --help` describes each command.
 #[derive(Parser)]
-#[command(name = "bootflow", version, about, long_about = None)]
+#[command(
+    name = "bootflow",
+    version,
+    about,
+    after_help = "Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --plugin-dir ./my-plugins`"
+)]
 struct Cli {
     /// Extra directory searched for plugin libraries (before BOOTFLOW_PLUGIN_PATH and the
     /// executable's directory); may be repeated.
@@ -35,6 +45,10 @@ struct Cli {
 enum Command {
     /// List the plugins found on the search path, what each provides, and why any file was refused.
     ///
+    /// The search path is every `--plugin-dir`, then the directories in `BOOTFLOW_PLUGIN_PATH`,
+    /// then the executable's directory (only `libbootflow_*` files there). A refused file is
+    /// reported with its reason and does not make the command fail.
+    ///
     /// Example: `bootflow plugins --json --plugin-dir ./my-plugins`
     Plugins {
         /// Print JSON instead of a table.
@@ -43,30 +57,67 @@ enum Command {
     },
     /// List every target that can be named (built-in, plugin, script) with its capabilities.
     ///
+    /// For each target: where it comes from, its dimension with default parameters, and whether
+    /// it has a gradient, an exact sampler and a known log Z. Scripts are listed from `--scripts`
+    /// (default: `scripts/` in the current directory).
+    ///
     /// Example: `bootflow targets --json`
     Targets(cmd_targets::TargetsArgs),
     /// Evaluate a target's log-density (and gradient) at points read from a CSV file.
+    ///
+    /// Reads one point per row (`#` comments and a header row of names are skipped) and writes
+    /// CSV `log_prob[,grad.1..grad.d]` on stdout. `-inf` (outside the support) is written as
+    /// `-inf`; a NaN log-density is an error naming the point.
     ///
     /// Example: `bootflow density --target manywell --set dim=4 --points pts.csv --grad`
     Density(cmd_density::DensityArgs),
     /// Train a flow from a run config (TOML).
     ///
+    /// The config names the seed, the target, the flow's layers, the objective (`kl`, `fab`,
+    /// `forward-kl`) and the training schedule. The output directory receives the config that
+    /// ran, `metrics.csv`, `checkpoint.json` and `summary.json`; `--resume` continues a run.
+    ///
     /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
     Train(cmd_train::TrainArgs),
+    /// Create a plugin crate `bootflow-NAME` with an example target, tests and a README.
+    ///
+    /// The crate builds on its own with `cargo build` into the library `libbootflow_NAME`, which
+    /// bootflow loads from `--plugin-dir`, `BOOTFLOW_PLUGIN_PATH` or its own directory. It
+    /// depends on the bootflow-core this binary was built from unless `--core-path` says otherwise.
+    ///
+    /// Example: `bootflow new-plugin banana --dir ../bootflow-banana && cd ../bootflow-banana && cargo build --release`
+    NewPlugin(cmd_new_plugin::NewPluginArgs),
+    /// Print a shell completion script for bootflow on stdout.
+    ///
+    /// Example: `bootflow completions bash > ~/.local/share/bash-completion/completions/bootflow`
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need no registry: they work whatever the plugin search path holds.
     if let Command::Plugins { json } = cli.command {
         return cmd_plugins::run(&cli.plugin_dir, json);
     }
+    if let Command::NewPlugin(args) = &cli.command {
+        return cmd_new_plugin::run(args);
+    }
+    if let Command::Completions { shell } = cli.command {
+        return cmd_completions::run(shell, &mut Cli::command());
+    }
     let (registry, _found) = plugins::registry(&cli.plugin_dir)?;
     match &cli.command {
-        Command::Plugins { .. } => unreachable!("handled above"),
+        Command::Plugins { .. } | Command::NewPlugin(_) | Command::Completions { .. } => unreachable!("handled above"),
         Command::Targets(args) => cmd_targets::run(args, &registry),
         Command::Density(args) => cmd_density::run(args, &registry),
         Command::Train(args) => cmd_train::run(args, &registry),
     }
 }
+
+#[cfg(test)]
+mod cli_tests;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
