@@ -2,6 +2,7 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod cmd_estimate;
 mod cmd_plugins;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
@@ -44,6 +45,11 @@ enum Command {
     ///
     /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
     Train(cmd_train::TrainArgs),
+    /// Evaluate a trained flow: ESS (flow and flow + AIS), log Z, forward ESS, test-set and
+    /// test-function figures; writes estimate.json next to the checkpoint.
+    ///
+    /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
+    Estimate(cmd_estimate::EstimateArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,6 +60,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Plugins { .. } => unreachable!("handled above"),
         Command::Train(args) => cmd_train::run(args, &registry),
+        Command::Estimate(args) => cmd_estimate::run(args, &registry),
     }
 }
 
