@@ -4,6 +4,7 @@
 
 mod cmd_completions;
 mod cmd_density;
+mod cmd_estimate;
 mod cmd_new_plugin;
 mod cmd_plugins;
 mod cmd_targets;
@@ -94,6 +95,10 @@ enum Command {
         /// Shell to complete for.
         shell: clap_complete::Shell,
     },
+    /// Evaluate a trained flow: ESS (flow and flow + AIS), log Z, forward ESS, test-set and
+    /// test-function figures; writes estimate.json next to the checkpoint.
+    /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
+    Estimate(cmd_estimate::EstimateArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -113,6 +118,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Targets(args) => cmd_targets::run(args, &registry),
         Command::Density(args) => cmd_density::run(args, &registry),
         Command::Train(args) => cmd_train::run(args, &registry),
+        Command::Estimate(args) => cmd_estimate::run(args, &registry),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod bijection;
 pub mod density;
 pub mod diagnostics;
 pub mod error;
+pub mod eval;
 pub mod flow;
 pub mod kernel;
 pub mod mcmc;
