@@ -194,15 +194,12 @@ impl Knots {
         // Knot i (1..K-1) is -B + sum_{j<i} (2Bm + scale p_j); knots 0 and K are fixed.
         let scale = 2.0 * bound * (1.0 - bins as f64 * MIN_BIN);
         let knot_back = |p: &[f64], gk: f64, gk1: f64, out: &mut [f64]| {
-            // Cotangent of p_j: sum over the moving knots i > j among {bin, bin+1}.
-            let mut g_p = vec![0.0; bins];
-            for (i, gi) in [(bin, gk), (bin + 1, gk1)] {
-                if i >= 1 && i < bins {
-                    g_p[..i].iter_mut().for_each(|v| *v += scale * gi);
-                }
-            }
-            let dot: f64 = p.iter().zip(&g_p).map(|(a, b)| a * b).sum();
-            out.iter_mut().zip(p.iter().zip(&g_p)).for_each(|(o, (pj, gj))| *o += pj * (gj - dot));
+            // Cotangent of p_j: the sum over the moving knots i > j among {bin, bin + 1}.
+            let moving = |i: usize, gi: f64| if i >= 1 && i < bins { (i, gi) } else { (0, 0.0) };
+            let ((i0, g0), (i1, g1)) = (moving(bin, gk), moving(bin + 1, gk1));
+            let g_p = |j: usize| scale * (if j < i0 { g0 } else { 0.0 } + if j < i1 { g1 } else { 0.0 });
+            let dot: f64 = p.iter().enumerate().map(|(j, pj)| pj * g_p(j)).sum();
+            out.iter_mut().zip(p).enumerate().for_each(|(j, (o, pj))| *o += pj * (g_p(j) - dot));
         };
         knot_back(&self.pw, g[XK], g[XK1], &mut g_raw[..bins]);
         knot_back(&self.ph, g[YK], g[YK1], &mut g_raw[bins..2 * bins]);
