@@ -33,6 +33,11 @@
 //! conditioner's last layer starts at zero, so fresh `maf`, `iaf` and `spline` layers are the
 //! identity; parameters are the conditioner's layers in order (weight matrix column-major, then
 //! bias; MADE's masked weights included and held at 0).
+//!
+//! These layers mix freely with other plugins' layers (e.g. `realnvp`) in one `[flow]`, through
+//! the registry. The conditioner network is the shared `bootflow-nn` crate, not a dependency on
+//! the realnvp plugin: two plugin libraries linked into one binary would both define the
+//! plugin entry symbol.
 
 pub mod actnorm;
 pub mod autoregressive;
