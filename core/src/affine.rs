@@ -24,9 +24,52 @@ impl ElementwiseAffine {
         Self { log_scale, shift }
     }
 
+    /// The layer of the `affine` config: optional initial `scale` (positive) and `shift`, each
+    /// one number for every coordinate or a list of `dim`; the identity when absent. A wide
+    /// initial scale plays the part of a data-initialised ActNorm: the layers before it see
+    /// standardised coordinates while the flow covers the target's range.
+    pub fn from_config(dim: usize, cfg: &serde_json::Value) -> Result<Self> {
+        let c: AffineConfig = crate::registry::parse_config("affine layer", cfg)?;
+        let expand = |what: &str, v: Option<Init>, default: f64| -> Result<Vec<f64>> {
+            let v = match v {
+                None => vec![default; dim],
+                Some(Init::Scalar(x)) => vec![x; dim],
+                Some(Init::List(l)) => {
+                    check_dim(&format!("affine layer {what} entries"), l.len(), dim)?;
+                    l
+                }
+            };
+            match v.iter().find(|x| !x.is_finite()) {
+                Some(x) => Err(crate::Error::Config(format!("affine layer: {what} {x} is not finite"))),
+                None => Ok(v),
+            }
+        };
+        let scale = expand("scale", c.scale, 1.0)?;
+        if let Some(s) = scale.iter().find(|s| **s <= 0.0) {
+            return Err(crate::Error::Config(format!("affine layer: scale {s} must be positive")));
+        }
+        Ok(Self::with(scale.iter().map(|s| s.ln()).collect(), expand("shift", c.shift, 0.0)?))
+    }
+
     fn check(&self, b: &Batch) -> Result<()> {
         check_dim("affine layer input rows", b.nrows(), self.dim())
     }
+}
+
+/// One number for every coordinate, or a list.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Init {
+    Scalar(f64),
+    List(Vec<f64>),
+}
+
+/// Keys of the `affine` config.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AffineConfig {
+    scale: Option<Init>,
+    shift: Option<Init>,
 }
 
 /// The affine layer keeps its pass input.
@@ -152,5 +195,23 @@ mod tests {
         testing::randomise_params(&mut layer, 0.5, &mut r).unwrap();
         let z = testing::random_batch(3, 5, &mut r);
         testing::check_bijection(&mut layer, &z, 1e-6, 1e-10).unwrap();
+    }
+
+    #[test]
+    fn config_sets_the_initial_scale_and_shift() {
+        let layer =
+            ElementwiseAffine::from_config(2, &serde_json::json!({ "scale": 8.0, "shift": [-1.0, -7.0] })).unwrap();
+        let p = layer.forward(&Batch::from_column_slice(2, 1, &[1.0, 0.5]), false).unwrap();
+        assert!((p.out[0] - 7.0).abs() < 1e-12 && (p.out[1] + 3.0).abs() < 1e-12, "{}", p.out);
+        assert!((p.log_det[0] - 2.0 * 8f64.ln()).abs() < 1e-12);
+        assert_eq!(ElementwiseAffine::from_config(2, &serde_json::Value::Null).unwrap().params(), vec![0.0; 4]);
+        for bad in [
+            serde_json::json!({ "scale": 0.0 }),
+            serde_json::json!({ "scale": [1.0] }),
+            serde_json::json!({ "shift": "x" }),
+            serde_json::json!({ "width": 2 }),
+        ] {
+            assert!(ElementwiseAffine::from_config(2, &bad).is_err(), "{bad}");
+        }
     }
 }

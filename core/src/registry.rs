@@ -106,10 +106,9 @@ impl Registry {
         r.add_bijection(
             "affine",
             Source::Builtin,
-            "element-wise affine layer x = z exp(s) + t",
+            "element-wise affine layer x = z exp(s) + t (keys: scale, shift: initial values, a number or a list)",
             Arc::new(|ctx: &LayerContext, cfg: &Value| {
-                parse_config::<Empty>("affine layer", cfg)?;
-                Ok(vec![Box::new(crate::affine::ElementwiseAffine::new(ctx.dim)) as Box<dyn Bijection>])
+                Ok(vec![Box::new(crate::affine::ElementwiseAffine::from_config(ctx.dim, cfg)?) as Box<dyn Bijection>])
             }),
         )
         .expect("empty registry");
@@ -201,11 +200,6 @@ pub struct FlowSpec {
 fn one() -> f64 {
     1.0
 }
-
-/// A config with no keys.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Empty {}
 
 /// Deserialises a component's config, turning serde's message into `Error::Config` that names
 /// `what`. `null` is read as an empty table.
