@@ -72,7 +72,11 @@ impl Kernel for RandomWalk {
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
         for j in 0..n {
             // NaN and -inf proposals are never taken (f64::min would turn a NaN ratio into 1).
-            let a = if lp[j].is_nan() || lp[j] == f64::NEG_INFINITY { 0.0 } else { (lp[j] - state.log_p[j]).exp().min(1.0) };
+            let a = if lp[j].is_nan() || lp[j] == f64::NEG_INFINITY {
+                0.0
+            } else {
+                (lp[j] - state.log_p[j]).exp().min(1.0)
+            };
             let u: f64 = rand::Rng::random(rng);
             stats.accept_prob[j] = a;
             if u < stats.accept_prob[j] {
