@@ -2,14 +2,17 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod chain_sink;
 mod cmd_plugins;
+mod cmd_sample;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod plugins;
+mod progress;
+mod sampler;
 mod sets;
-#[allow(dead_code)]
 mod target_arg;
 
 use std::path::PathBuf;
@@ -44,6 +47,10 @@ enum Command {
     ///
     /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
     Train(cmd_train::TrainArgs),
+    /// Run MCMC chains on a target (hmc, rwm) or with a trained flow as proposal (mis, mis-ais).
+    ///
+    /// Example: `bootflow sample --target phi4 --set L=8 --method hmc --chains 64 --draws 1000 --out runs/phi4-hmc`
+    Sample(cmd_sample::SampleArgs),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,6 +61,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Plugins { .. } => unreachable!("handled above"),
         Command::Train(args) => cmd_train::run(args, &registry),
+        Command::Sample(args) => cmd_sample::run(args, &registry),
     }
 }
 
