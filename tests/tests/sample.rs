@@ -106,3 +106,114 @@ fn bad_input_exits_2_with_one_line() {
         assert!(err.starts_with("error: "), "{args:?}: {err}");
     }
 }
+
+/// Whether `value` is within 3 combined standard errors of `truth`: the run's MCSE and the
+/// reference's own error added in quadrature.
+fn within_3_combined(name: &str, q: &bootflow_core::output::summary::QuantitySummary, truth: f64, truth_err: f64) {
+    let se = (q.mcse_mean.powi(2) + truth_err.powi(2)).sqrt();
+    assert!(q.mcse_mean.is_finite() && q.mcse_mean > 0.0, "{name}: {q:?}");
+    assert!(
+        (q.mean - truth).abs() < 3.0 * se,
+        "{name} = {} +- {}, reference {truth} +- {truth_err}",
+        q.mean,
+        q.mcse_mean
+    );
+}
+
+/// The batched HMC setting of the reference runs: 10 leapfrog steps of 0.1 jittered uniformly in
+/// [0.06, 0.14], unit mass, many independent chains.
+const PHI4_HMC: [&str; 14] = [
+    "--target",
+    "phi4",
+    "--method",
+    "hmc",
+    "--chains",
+    "256",
+    "--draws",
+    "300",
+    "--warmup",
+    "200",
+    "--kernel-set",
+    "step_size=0.1",
+    "--kernel-set",
+    "jitter=0.4",
+];
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "about 4 minutes unoptimised; CI runs the suite with --release")]
+fn phi4_hmc_reproduces_the_reference_values() {
+    let dir = built::temp_dir("sample-phi4");
+    let s = sample_ok(
+        &dir,
+        &[&PHI4_HMC[..], &["--set", "L=8", "--set", "m2=-4", "--set", "lambda=8", "--seed", "11"]].concat(),
+    );
+    // REFERENCE.md §1.1, L = 8, m2 = -4, lambda = 8 (tutorial normalisation).
+    within_3_combined("chi2", s.quantities.get("chi2").unwrap(), 0.7446, 0.0011);
+    within_3_combined("abs_M", s.quantities.get("abs_M").unwrap(), 0.08706, 0.00007);
+    let a = s.acceptance.unwrap();
+    assert!((0.7..0.9).contains(&a), "acceptance {a}");
+}
+
+#[test]
+#[cfg_attr(debug_assertions, ignore = "about 2 minutes unoptimised; CI runs the suite with --release")]
+fn free_field_susceptibility_is_one_over_two_m2() {
+    for l in ["L=6", "L=8"] {
+        let dir = built::temp_dir(&format!("sample-free-{l}"));
+        let s = sample_ok(
+            &dir,
+            &[&PHI4_HMC[..], &["--set", l, "--set", "m2=0.5", "--set", "lambda=0", "--seed", "5"]].concat(),
+        );
+        // <M^2>/V = 1 / (2 m2) = 1 exactly; the only error is the run's MCSE.
+        within_3_combined(&format!("chi2 at {l}"), s.quantities.get("chi2").unwrap(), 1.0, 0.0);
+    }
+}
+
+#[test]
+fn mis_and_mis_ais_with_a_trained_flow() {
+    let dir = built::temp_dir("sample-mis");
+    let config = dir.join("train.toml");
+    std::fs::write(
+        &config,
+        "seed = 1\n[target]\nname = \"gaussian\"\nmean = [1.0, -2.0]\nstd = [0.5, 2.0]\n\
+         [flow]\nlayers = [{ type = \"affine\" }]\n[objective]\nname = \"kl\"\nestimator = \"g2\"\nbatch = 64\n\
+         [train]\nsteps = 40\nlr = 0.05\nlog_every = 10\n",
+    )
+    .unwrap();
+    let run = dir.join("run");
+    let o = Command::new(built::bootflow()).arg("train").arg(&config).arg("--out").arg(&run).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let flow = run.join("checkpoint.json");
+    let target = ["--target", "gaussian", "--set", "mean=[1.0, -2.0]", "--set", "std=[0.5, 2.0]"];
+    for method in ["mis", "mis-ais"] {
+        let out = dir.join(method);
+        let args = [
+            &target[..],
+            &[
+                "--method",
+                method,
+                "--ais-steps",
+                "4",
+                "--chains",
+                "4",
+                "--draws",
+                "1000",
+                "--flow",
+                flow.to_str().unwrap(),
+            ],
+        ];
+        let s = sample_ok(&out, &args.concat());
+        assert_eq!(read_chain_csv(&out.join("chain_4.csv")).unwrap().rows.len(), 1000);
+        // Means within 4 MCSE of the target's.
+        for (name, truth) in [("x.1", 1.0), ("x.2", -2.0)] {
+            let q = s.quantities.get(name).unwrap();
+            assert!((q.mean - truth).abs() < 4.0 * q.mcse_mean, "{method} {name}: {q:?}");
+        }
+        // The target is normalised: log Z = 0 within 4 of its standard errors. The briefly trained
+        // flow is close to the target but not equal, so some proposals are refused.
+        let imp = s.importance.expect("importance results");
+        assert!(imp.log_z.abs() < 4.0 * imp.log_z_se, "{method}: {imp:?}");
+        assert!(imp.ess > 0.1 && imp.ess < 0.999, "{method}: {imp:?}");
+        let a = s.acceptance.unwrap();
+        assert!(a > 0.1 && a < 0.999, "{method}: acceptance {a}");
+    }
+}
