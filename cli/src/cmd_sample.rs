@@ -89,7 +89,7 @@ fn default_kernel_config(kernel: &str) -> Value {
 }
 
 /// The kernel's defaults with the `--kernel-set` options on top.
-fn kernel_config(kernel: &str, sets: &[String]) -> Result<Value> {
+pub(crate) fn kernel_config(kernel: &str, sets: &[String]) -> Result<Value> {
     let mut cfg = default_kernel_config(kernel);
     let map = cfg.as_object_mut().context("kernel defaults are a table")?;
     for s in sets {

@@ -3,14 +3,21 @@
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
 mod chain_sink;
+mod cmd_completions;
+mod cmd_density;
+mod cmd_estimate;
+mod cmd_new_plugin;
 mod cmd_plugins;
+mod cmd_run;
 mod cmd_sample;
+mod cmd_targets;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod plugins;
 mod progress;
+mod run_plots;
 mod sampler;
 mod sets;
 mod target_arg;
@@ -18,11 +25,19 @@ mod target_arg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// Sample hard distributions with normalizing flows and MCMC.
+///
+/// Components (targets, flow layers, MCMC kernels, objectives) are built in or come from plugin
+/// libraries found on the plugin search path; `bootflow <COMMAND> --help` describes each command.
 #[derive(Parser)]
-#[command(name = "bootflow", version, about, long_about = None)]
+#[command(
+    name = "bootflow",
+    version,
+    about,
+    after_help = "Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --plugin-dir ./my-plugins`"
+)]
 struct Cli {
     /// Extra directory searched for plugin libraries (before BOOTFLOW_PLUGIN_PATH and the
     /// executable's directory); may be repeated.
@@ -37,33 +52,110 @@ struct Cli {
 enum Command {
     /// List the plugins found on the search path, what each provides, and why any file was refused.
     ///
+    /// The search path is every `--plugin-dir`, then the directories in `BOOTFLOW_PLUGIN_PATH`,
+    /// then the executable's directory (only `libbootflow_*` files there). A refused file is
+    /// reported with its reason and does not make the command fail.
+    ///
     /// Example: `bootflow plugins --json --plugin-dir ./my-plugins`
     Plugins {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// List every target that can be named (built-in, plugin, script) with its capabilities.
+    ///
+    /// For each target: where it comes from, its dimension with default parameters, and whether
+    /// it has a gradient, an exact sampler and a known log Z. Scripts are listed from `--scripts`
+    /// (default: `scripts/` in the current directory).
+    ///
+    /// Example: `bootflow targets --json`
+    Targets(cmd_targets::TargetsArgs),
+    /// Evaluate a target's log-density (and gradient) at points read from a CSV file.
+    ///
+    /// Reads one point per row (`#` comments and a header row of names are skipped) and writes
+    /// CSV `log_prob[,grad.1..grad.d]` on stdout. `-inf` (outside the support) is written as
+    /// `-inf`; a NaN log-density is an error naming the point.
+    ///
+    /// Example: `bootflow density --target manywell --set dim=4 --points pts.csv --grad`
+    Density(cmd_density::DensityArgs),
     /// Train a flow from a run config (TOML).
+    ///
+    /// The config names the seed, the target, the flow's layers, the objective (`kl`, `fab`,
+    /// `forward-kl`) and the training schedule. The output directory receives the config that
+    /// ran, `metrics.csv`, `checkpoint.json` and `summary.json`; `--resume` continues a run.
     ///
     /// Example: `bootflow train scripts/gmm5-fab.toml --out runs/gmm5 --set train.steps=200`
     Train(cmd_train::TrainArgs),
+    /// Create a plugin crate `bootflow-NAME` with an example target, tests and a README.
+    ///
+    /// The crate builds on its own with `cargo build` into the library `libbootflow_NAME`, which
+    /// bootflow loads from `--plugin-dir`, `BOOTFLOW_PLUGIN_PATH` or its own directory. It
+    /// depends on the bootflow-core this binary was built from unless `--core-path` says otherwise.
+    ///
+    /// Example: `bootflow new-plugin banana --dir ../bootflow-banana && cd ../bootflow-banana && cargo build --release`
+    NewPlugin(cmd_new_plugin::NewPluginArgs),
+    /// Print a shell completion script for bootflow on stdout.
+    ///
+    /// Example: `bootflow completions bash > ~/.local/share/bash-completion/completions/bootflow`
+    Completions {
+        /// Shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Evaluate a trained flow: ESS (flow and flow + AIS), log Z, forward ESS, test-set and
+    /// test-function figures; writes estimate.json next to the checkpoint.
+    /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
+    Estimate(cmd_estimate::EstimateArgs),
     /// Run MCMC chains on a target (hmc, rwm) or with a trained flow as proposal (mis, mis-ais).
+    ///
+    /// Writes one CmdStan-style CSV per chain (`chain_1.csv`, ...; rows written as they are drawn)
+    /// and `summary.json` (mean, sd, MCSE, ESS, R-hat, tau_int of every coordinate and observable;
+    /// importance ESS and log Z for mis / mis-ais). Kernel options go in `--kernel-set`.
     ///
     /// Example: `bootflow sample --target phi4 --set L=8 --method hmc --chains 64 --draws 1000 --out runs/phi4-hmc`
     Sample(cmd_sample::SampleArgs),
+    /// Train, evaluate, sample with MIS and report, from one run config (TOML).
+    ///
+    /// The config is the train config plus optional `[evaluate]` (samples, ais) and `[sample]`
+    /// (method = "mis" | "mis-ais", chains, draws, ais_steps) tables. The output directory receives
+    /// the config, metrics, checkpoint, chains, figures (PNG and SVG), report.md and summary.json.
+    ///
+    /// Example: `bootflow run scripts/gmm5-fab.toml --out runs/gmm5 --set sample.chains=8`
+    Run(cmd_run::RunArgs),
+    /// Redraw the figures and report.md of a run directory from its files.
+    ///
+    /// Example: `bootflow plot runs/gmm5`
+    Plot {
+        /// A directory written by `bootflow run`.
+        run_dir: PathBuf,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Commands that need no registry: they work whatever the plugin search path holds.
     if let Command::Plugins { json } = cli.command {
         return cmd_plugins::run(&cli.plugin_dir, json);
     }
+    if let Command::NewPlugin(args) = &cli.command {
+        return cmd_new_plugin::run(args);
+    }
+    if let Command::Completions { shell } = cli.command {
+        return cmd_completions::run(shell, &mut Cli::command());
+    }
     let (registry, _found) = plugins::registry(&cli.plugin_dir)?;
     match &cli.command {
-        Command::Plugins { .. } => unreachable!("handled above"),
+        Command::Plugins { .. } | Command::NewPlugin(_) | Command::Completions { .. } => unreachable!("handled above"),
+        Command::Targets(args) => cmd_targets::run(args, &registry),
+        Command::Density(args) => cmd_density::run(args, &registry),
         Command::Train(args) => cmd_train::run(args, &registry),
+        Command::Estimate(args) => cmd_estimate::run(args, &registry),
         Command::Sample(args) => cmd_sample::run(args, &registry),
+        Command::Run(args) => cmd_run::run(args, &registry),
+        Command::Plot { run_dir } => cmd_run::plot(run_dir, &registry),
     }
 }
+
+#[cfg(test)]
+mod cli_tests;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

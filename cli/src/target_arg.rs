@@ -2,8 +2,10 @@
 //! Rhai script by path.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use bootflow_core::script::ScriptTarget;
 use bootflow_core::{Registry, Target};
 use clap::Args;
 use serde_json::Value;
@@ -41,7 +43,7 @@ pub fn is_script(spec: &str) -> bool {
 /// A registered target by name or a Rhai script by path, configured with `params`.
 pub fn build_target(reg: &Registry, spec: &str, params: &BTreeMap<String, Value>) -> Result<Box<dyn Target>> {
     if is_script(spec) {
-        anyhow::bail!("script targets are not available yet: {spec}");
+        return Ok(Box::new(ScriptTarget::from_file(Path::new(spec), params)?));
     }
     let cfg = Value::Object(params.clone().into_iter().collect());
     reg.target(spec, &cfg).with_context(|| format!("target '{spec}'"))

@@ -71,9 +71,14 @@ impl Kernel for RandomWalk {
         density.eval(&prop, &mut lp, None)?;
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
         for j in 0..n {
-            let a = if lp[j].is_nan() { 0.0 } else { (lp[j] - state.log_p[j]).exp().min(1.0) };
+            // NaN and -inf proposals are never taken (f64::min would turn a NaN ratio into 1).
+            let a = if lp[j].is_nan() || lp[j] == f64::NEG_INFINITY {
+                0.0
+            } else {
+                (lp[j] - state.log_p[j]).exp().min(1.0)
+            };
             let u: f64 = rand::Rng::random(rng);
-            stats.accept_prob[j] = if a.is_nan() { 0.0 } else { a };
+            stats.accept_prob[j] = a;
             if u < stats.accept_prob[j] {
                 state.x.set_column(j, &prop.column(j));
                 state.log_p[j] = lp[j];

@@ -36,10 +36,9 @@
 //! always rebuild the same flow. Parameters of a coupling are its conditioner's layers in order,
 //! each a column-major weight matrix followed by its bias.
 
-pub mod activation;
 pub mod coupling;
-pub mod mask;
-pub mod mlp;
+
+pub use bootflow_nn::{activation, mask, mlp};
 
 use std::sync::Arc;
 

@@ -173,8 +173,8 @@ impl Mlp {
     }
 
     /// Smallest |pre-activation| of the hidden layers in a recorded pass (how far it is from a
-    /// ReLU kink), recomputed from the recorded layer inputs.
-    #[cfg(test)]
+    /// ReLU kink), recomputed from the recorded layer inputs; tests use it to keep finite
+    /// differences away from kinks.
     pub fn min_abs_pre_activation(&self, tape: &MlpTape) -> f64 {
         let mut m = f64::INFINITY;
         for l in 0..self.layers() - 1 {

@@ -1,0 +1,270 @@
+//! Evaluation of a trained flow against its target (REFERENCE §3, §4): Kish ESS and log Z of
+//! the flow (and of flow + AIS towards p) on fresh samples, forward ESS and mean `log q` on exact
+//! target samples, mean `log q` on the target's test set, and the relative bias of
+//! self-normalised estimates of observables whose exact means are known.
+//!
+//! Samples are drawn in chunks of `chunk` columns, and only log weights and observable values are
+//! kept, so memory stays bounded by one chunk of points whatever `samples` is.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::Batch;
+use crate::ais::{Annealer, Spacing};
+use crate::density::FlowDensity;
+use crate::diagnostics::importance::{forward_ess, log_z, snis};
+use crate::error::{Error, Result};
+use crate::flow::Flow;
+use crate::registry::Registry;
+use crate::rng::Rng;
+use crate::target::{Target, TargetDensity};
+
+/// AIS from the flow towards p~, as in the first FAB paper's evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AisEvalConfig {
+    pub n_intermediate: usize,
+    pub spacing: Spacing,
+    /// A registered kernel name and its config.
+    pub kernel: String,
+    pub kernel_config: Value,
+    /// Tuned kernel states, one per intermediate distribution (e.g. from a FAB checkpoint).
+    pub kernel_state: Option<Vec<Vec<f64>>>,
+    /// Whether the kernels keep adapting their step sizes between chunks (each chunk is still a
+    /// valid AIS run: a kernel changes only after its transition).
+    pub adapt: bool,
+}
+
+/// What to evaluate and how much.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EvalConfig {
+    /// Fresh flow samples (and exact target samples) for the ESS, log Z and forward estimates.
+    pub samples: usize,
+    /// Columns per chunk.
+    pub chunk: usize,
+    pub ais: Option<AisEvalConfig>,
+    /// Runs of the bias estimate (consecutive groups of the samples above).
+    pub bias_runs: usize,
+    /// Samples per bias run.
+    pub bias_samples: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self { samples: 100_000, chunk: 10_000, ais: None, bias_runs: 100, bias_samples: 1000 }
+    }
+}
+
+/// Self-normalised estimates `E_r` of an observable over independent runs, relative to the exact
+/// mean `E` (divided by `|E|`; absolute when `E = 0`): `bias = |mean_r E_r - E|`, `std` = standard
+/// deviation of `E_r` over runs, `mean_abs_error = mean_r |E_r - E|`. The first FAB paper's
+/// "bias 1.26 % (std 5.83 %)" are the first two (a mean absolute error could not be below its std
+/// by that much).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BiasStats {
+    pub bias: f64,
+    pub std: f64,
+    pub mean_abs_error: f64,
+    pub runs: usize,
+}
+
+/// Bias of one observable with a known mean.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ObservableBias {
+    pub name: String,
+    pub exact: f64,
+    /// Whether the bias is relative (`exact != 0`) or absolute.
+    pub relative: bool,
+    /// `None` when the samples make fewer than two runs.
+    pub flow: Option<BiasStats>,
+    pub ais: Option<BiasStats>,
+}
+
+/// The figures of one evaluation; `None` (JSON null) where the target or config gives no way to
+/// compute a figure.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FlowEval {
+    pub samples: usize,
+    /// Kish ESS fraction of the flow as importance sampler of p.
+    pub ess: f64,
+    pub log_z: f64,
+    /// Delta-method standard error of `log_z`.
+    pub log_z_se: f64,
+    /// The target's exact log Z, where known.
+    pub log_z_exact: Option<f64>,
+    pub ess_ais: Option<f64>,
+    pub log_z_ais: Option<f64>,
+    pub log_z_ais_se: Option<f64>,
+    /// Mean acceptance of each AIS transition.
+    pub ais_accept: Option<Vec<f64>>,
+    pub forward_ess: Option<f64>,
+    pub mean_log_q_target_samples: Option<f64>,
+    pub test_mean_log_q: Option<f64>,
+    pub bias: Vec<ObservableBias>,
+    pub seconds: f64,
+}
+
+/// Log weights and observable values of a stream of weighted samples.
+#[derive(Default)]
+struct Weighted {
+    log_w: Vec<f64>,
+    /// One vector per observable with a known mean.
+    obs: Vec<Vec<f64>>,
+}
+
+impl Weighted {
+    fn push(&mut self, target: &dyn Target, picks: &[usize], x: &Batch, log_w: &[f64]) -> Result<()> {
+        self.log_w.extend_from_slice(log_w);
+        if picks.is_empty() {
+            return Ok(());
+        }
+        self.obs.resize(picks.len(), Vec::new());
+        let mut all = vec![0.0; target.observable_names().len()];
+        for col in x.column_iter() {
+            target.observables(col.as_slice(), &mut all)?;
+            picks.iter().zip(self.obs.iter_mut()).for_each(|(&i, o)| o.push(all[i]));
+        }
+        Ok(())
+    }
+
+    /// Bias statistics of observable `k` over consecutive runs of `per_run` samples (at most
+    /// `max_runs`); `None` when there are too few samples for two runs.
+    fn bias(&self, k: usize, exact: f64, per_run: usize, max_runs: usize) -> Result<Option<BiasStats>> {
+        let runs = (self.log_w.len() / per_run.max(1)).min(max_runs);
+        if runs < 2 {
+            return Ok(None);
+        }
+        let scale = if exact == 0.0 { 1.0 } else { exact.abs() };
+        let mut err = Vec::with_capacity(runs);
+        for r in 0..runs {
+            let range = r * per_run..(r + 1) * per_run;
+            let est = snis(&self.log_w[range.clone()], &self.obs[k][range])?;
+            err.push((est.mean - exact) / scale);
+        }
+        let n = runs as f64;
+        let mean = err.iter().sum::<f64>() / n;
+        let var = err.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        let mean_abs_error = err.iter().map(|e| e.abs()).sum::<f64>() / n;
+        Ok(Some(BiasStats { bias: mean.abs(), std: var.sqrt(), mean_abs_error, runs }))
+    }
+}
+
+/// Indices into the target's observables and exact means of those whose means are known.
+fn known(target: &dyn Target) -> Vec<(usize, String, f64)> {
+    let names = target.observable_names();
+    target
+        .known_means()
+        .into_iter()
+        .filter_map(|(name, e)| names.iter().position(|n| *n == name).map(|i| (i, name, e)))
+        .collect()
+}
+
+fn log_weights(target: &dyn Target, x: &Batch, log_q: &[f64]) -> Result<Vec<f64>> {
+    let mut log_p = vec![0.0; x.ncols()];
+    target.log_prob_batch(x, &mut log_p)?;
+    Ok(log_p.iter().zip(log_q).map(|(p, q)| p - q).collect())
+}
+
+fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = usize> {
+    let c = chunk.max(1);
+    (0..total.div_ceil(c)).map(move |i| c.min(total - i * c))
+}
+
+/// Evaluates `flow` as a sampler of `target` (see the module docs). The AIS kernel, when
+/// `cfg.ais` is set, is built from `registry`.
+pub fn evaluate_flow(
+    flow: &Flow,
+    target: &dyn Target,
+    cfg: &EvalConfig,
+    registry: &Registry,
+    rng: &mut Rng,
+) -> Result<FlowEval> {
+    let start = std::time::Instant::now();
+    if cfg.samples == 0 || cfg.chunk == 0 {
+        return Err(Error::Config("evaluation needs samples > 0 and chunk > 0".into()));
+    }
+    crate::error::check_dim("target dimension", target.dim(), flow.dim())?;
+    let picks = known(target);
+    let pick_idx: Vec<usize> = picks.iter().map(|p| p.0).collect();
+
+    let mut plain = Weighted::default();
+    for n in chunks(cfg.samples, cfg.chunk) {
+        let (x, log_q) = flow.sample_with_log_q(n, rng)?;
+        let lw = log_weights(target, &x, &log_q)?;
+        plain.push(target, &pick_idx, &x, &lw)?;
+    }
+    let z = log_z(&plain.log_w)?;
+
+    let mut annealed = None;
+    let mut ais_accept = None;
+    if let Some(a) = &cfg.ais {
+        let kernel = registry.kernel(&a.kernel, flow.dim(), &a.kernel_config)?;
+        let mut annealer = Annealer::new(kernel.as_ref(), a.n_intermediate, a.spacing)?;
+        if let Some(s) = &a.kernel_state {
+            annealer.set_state(s)?;
+        }
+        annealer.set_adapt(a.adapt);
+        let mut w = Weighted::default();
+        let mut acc = vec![0.0; a.n_intermediate];
+        for n in chunks(cfg.samples, cfg.chunk) {
+            let (x0, log_q0) = flow.sample_with_log_q(n, rng)?;
+            let out = annealer.run(&FlowDensity(flow), &TargetDensity(target), x0, &log_q0, rng)?;
+            w.push(target, &pick_idx, &out.x, &out.log_w)?;
+            acc.iter_mut().zip(&out.acceptance).for_each(|(s, v)| *s += v * n as f64);
+        }
+        ais_accept = Some(acc.iter().map(|s| s / cfg.samples as f64).collect());
+        annealed = Some(w);
+    }
+    let z_ais = annealed.as_ref().map(|w| log_z(&w.log_w)).transpose()?;
+
+    let (mut fwd, mut mean_lq_p) = (None, None);
+    if target.has_sampler() {
+        let mut lw = Vec::with_capacity(cfg.samples);
+        let mut sum_lq = 0.0;
+        for n in chunks(cfg.samples, cfg.chunk) {
+            let x = target.sample(n, rng)?;
+            let log_q = flow.log_q(&x)?;
+            sum_lq += log_q.iter().sum::<f64>();
+            lw.extend(log_weights(target, &x, &log_q)?);
+        }
+        fwd = Some(forward_ess(&lw)?);
+        mean_lq_p = Some(sum_lq / cfg.samples as f64);
+    }
+    let test_mean_log_q = match target.test_set() {
+        Some(t) if t.ncols() > 0 => {
+            let lq = flow.log_q(&t)?;
+            Some(lq.iter().sum::<f64>() / lq.len() as f64)
+        }
+        _ => None,
+    };
+
+    let mut bias = Vec::with_capacity(picks.len());
+    for (k, (_, name, exact)) in picks.into_iter().enumerate() {
+        let flow_b = plain.bias(k, exact, cfg.bias_samples, cfg.bias_runs)?;
+        let ais_b = match &annealed {
+            Some(w) => w.bias(k, exact, cfg.bias_samples, cfg.bias_runs)?,
+            None => None,
+        };
+        bias.push(ObservableBias { name, exact, relative: exact != 0.0, flow: flow_b, ais: ais_b });
+    }
+
+    Ok(FlowEval {
+        samples: cfg.samples,
+        ess: z.ess,
+        log_z: z.log_z,
+        log_z_se: z.se,
+        log_z_exact: target.log_z(),
+        ess_ais: z_ais.map(|z| z.ess),
+        log_z_ais: z_ais.map(|z| z.log_z),
+        log_z_ais_se: z_ais.map(|z| z.se),
+        ais_accept,
+        forward_ess: fwd,
+        mean_log_q_target_samples: mean_lq_p,
+        test_mean_log_q,
+        bias,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+#[path = "eval_tests.rs"]
+mod tests;
