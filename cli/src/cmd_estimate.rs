@@ -53,7 +53,7 @@ fn run_dir(flow: &Path) -> PathBuf {
 
 /// AIS settings: the FAB run's kernel, spacing and tuned step sizes; for other runs `hmc` (if
 /// available, else `rwm`) with adaptation on.
-fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> Result<Option<AisEvalConfig>> {
+pub(crate) fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> Result<Option<AisEvalConfig>> {
     let fab = if c.objective.name == "fab" {
         Some(parse_config::<FabConfig>("fab objective", &c.objective.config())?)
     } else {
@@ -101,7 +101,8 @@ fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> Resu
 pub fn run(args: &EstimateArgs, registry: &Registry) -> Result<()> {
     let dir = run_dir(&args.flow);
     let c = Checkpoint::read(&dir).with_context(|| format!("reading the checkpoint in {}", dir.display()))?;
-    let cfg = crate::cmd_train::load_config(&dir.join("config.toml"), &[])?;
+    // A `bootflow run` config adds [evaluate] and [sample] to the train config.
+    let cfg = crate::cmd_run::load_run_config(&dir.join("config.toml"), &[])?.train;
     let target = build_run_target(registry, &cfg)?;
     let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
     flow.set_params(&c.params).context("loading the flow parameters")?;

@@ -30,8 +30,8 @@ pub struct TrainArgs {
     pub sets: Vec<String>,
 }
 
-/// Reads the run config with `--set` overrides applied.
-pub fn load_config(path: &Path, sets: &[String]) -> Result<RunConfig> {
+/// Reads a TOML config file as a JSON value with `--set` overrides applied.
+pub fn load_table(path: &Path, sets: &[String]) -> Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let table: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     let mut value = serde_json::to_value(table)?;
@@ -39,11 +39,16 @@ pub fn load_config(path: &Path, sets: &[String]) -> Result<RunConfig> {
         let (key, v) = parse_set(s)?;
         set_path(&mut value, &key, v)?;
     }
-    serde_json::from_value(value).with_context(|| format!("config {}", path.display()))
+    Ok(value)
+}
+
+/// Reads the run config with `--set` overrides applied.
+pub fn load_config(path: &Path, sets: &[String]) -> Result<RunConfig> {
+    serde_json::from_value(load_table(path, sets)?).with_context(|| format!("config {}", path.display()))
 }
 
 /// One plain line per logging step on stderr.
-struct LogLines;
+pub(crate) struct LogLines;
 
 impl Observer for LogLines {
     fn on_log(&mut self, p: &Progress) -> bootflow_core::Result<()> {

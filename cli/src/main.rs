@@ -2,17 +2,23 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+mod chain_sink;
 mod cmd_completions;
 mod cmd_density;
 mod cmd_estimate;
 mod cmd_new_plugin;
 mod cmd_plugins;
+mod cmd_run;
+mod cmd_sample;
 mod cmd_targets;
 mod cmd_train;
 // Figures and the report are drawn by the run and plot commands.
 #[allow(dead_code, unused_imports)]
 mod plot;
 mod plugins;
+mod progress;
+mod run_plots;
+mod sampler;
 mod sets;
 mod target_arg;
 
@@ -99,6 +105,29 @@ enum Command {
     /// test-function figures; writes estimate.json next to the checkpoint.
     /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
     Estimate(cmd_estimate::EstimateArgs),
+    /// Run MCMC chains on a target (hmc, rwm) or with a trained flow as proposal (mis, mis-ais).
+    ///
+    /// Writes one CmdStan-style CSV per chain (`chain_1.csv`, ...; rows written as they are drawn)
+    /// and `summary.json` (mean, sd, MCSE, ESS, R-hat, tau_int of every coordinate and observable;
+    /// importance ESS and log Z for mis / mis-ais). Kernel options go in `--kernel-set`.
+    ///
+    /// Example: `bootflow sample --target phi4 --set L=8 --method hmc --chains 64 --draws 1000 --out runs/phi4-hmc`
+    Sample(cmd_sample::SampleArgs),
+    /// Train, evaluate, sample with MIS and report, from one run config (TOML).
+    ///
+    /// The config is the train config plus optional `[evaluate]` (samples, ais) and `[sample]`
+    /// (method = "mis" | "mis-ais", chains, draws, ais_steps) tables. The output directory receives
+    /// the config, metrics, checkpoint, chains, figures (PNG and SVG), report.md and summary.json.
+    ///
+    /// Example: `bootflow run scripts/gmm5-fab.toml --out runs/gmm5 --set sample.chains=8`
+    Run(cmd_run::RunArgs),
+    /// Redraw the figures and report.md of a run directory from its files.
+    ///
+    /// Example: `bootflow plot runs/gmm5`
+    Plot {
+        /// A directory written by `bootflow run`.
+        run_dir: PathBuf,
+    },
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -119,6 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Density(args) => cmd_density::run(args, &registry),
         Command::Train(args) => cmd_train::run(args, &registry),
         Command::Estimate(args) => cmd_estimate::run(args, &registry),
+        Command::Sample(args) => cmd_sample::run(args, &registry),
+        Command::Run(args) => cmd_run::run(args, &registry),
+        Command::Plot { run_dir } => cmd_run::plot(run_dir, &registry),
     }
 }
 

@@ -1,0 +1,81 @@
+//! Where the draws of a sampling run go as they are made: one CmdStan-style CSV per chain
+//! (`chain_1.csv`, ...; each row written and flushed whole, so a killed run leaves complete rows)
+//! and, in memory, the quantities (coordinates, then the target's observables) for the summary.
+//! Chains may report from different threads; each chain has its own lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use bootflow_core::Target;
+use bootflow_core::output::chains::{ChainMeta, ChainWriter, column_names};
+use bootflow_core::output::summary::{Quantities, summarize_rows};
+
+/// The path of chain `c` (0-based) of a run in `dir`.
+pub fn chain_path(dir: &Path, c: usize) -> PathBuf {
+    dir.join(format!("chain_{}.csv", c + 1))
+}
+
+struct ChainRows {
+    writer: ChainWriter,
+    /// One row per draw: coordinates then observables.
+    rows: Vec<Vec<f64>>,
+}
+
+/// Chain files and in-memory rows of every chain.
+pub struct ChainSink<'a> {
+    target: &'a dyn Target,
+    names: Vec<String>,
+    n_observables: usize,
+    chains: Vec<Mutex<ChainRows>>,
+}
+
+impl<'a> ChainSink<'a> {
+    /// Creates `chain_1.csv ... chain_N.csv` in `dir` with their headers.
+    pub fn create(
+        dir: &Path,
+        target: &'a dyn Target,
+        method: &str,
+        seed: u64,
+        n_chains: usize,
+        draws: usize,
+        config: &serde_json::Value,
+    ) -> Result<Self> {
+        let dim = target.dim();
+        let observables = target.observable_names();
+        let columns = column_names(dim, &observables).context("the target's observables")?;
+        let names = columns[2..].to_vec();
+        let chains = (0..n_chains)
+            .map(|chain| {
+                let meta = ChainMeta { method: method.to_string(), seed, chain, config: config.clone() };
+                let writer = ChainWriter::create(&chain_path(dir, chain), &meta, dim, &observables)?;
+                Ok(Mutex::new(ChainRows { writer, rows: Vec::with_capacity(draws) }))
+            })
+            .collect::<bootflow_core::Result<Vec<_>>>()?;
+        Ok(Self { target, names, n_observables: observables.len(), chains })
+    }
+
+    /// Records draw `x` of chain `c` with its log-density and acceptance statistic.
+    pub fn record(&self, c: usize, lp: f64, accept_stat: f64, x: &[f64]) -> bootflow_core::Result<()> {
+        let mut obs = vec![0.0; self.n_observables];
+        self.target.observables(x, &mut obs)?;
+        let mut chain =
+            self.chains[c].lock().map_err(|_| bootflow_core::Error::Other("a chain writer panicked".into()))?;
+        chain.writer.write_draw(lp, accept_stat, x, &obs)?;
+        let mut row = Vec::with_capacity(x.len() + obs.len());
+        row.extend_from_slice(x);
+        row.extend_from_slice(&obs);
+        chain.rows.push(row);
+        Ok(())
+    }
+
+    /// Summaries of every quantity over all chains.
+    pub fn summarize(self) -> Result<Quantities> {
+        let rows: Vec<Vec<Vec<f64>>> = self
+            .chains
+            .into_iter()
+            .map(|m| m.into_inner().map(|c| c.rows).map_err(|_| anyhow::anyhow!("a chain writer panicked")))
+            .collect::<Result<_>>()?;
+        Ok(summarize_rows(&self.names, &rows)?)
+    }
+}

@@ -1,0 +1,64 @@
+//! Progress of a long run on stderr: an `indicatif` bar on a terminal, and plain lines at every
+//! tenth of the work when stderr is a file or a pipe (logs stay readable). Safe to advance from
+//! several threads at once.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Counts units of work towards a known total.
+pub struct Progress {
+    what: String,
+    total: u64,
+    done: AtomicU64,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    /// A progress report of `total` units of `what` (e.g. "draws").
+    pub fn new(what: &str, total: u64) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(total);
+            let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg} (eta {eta})")
+                .map(|s| s.progress_chars("=> "))
+                .unwrap_or_else(|_| ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar.set_message(what.to_string());
+            bar
+        });
+        Self { what: what.to_string(), total, done: AtomicU64::new(0), started: Instant::now(), bar }
+    }
+
+    /// Records `n` more units.
+    pub fn advance(&self, n: u64) {
+        let before = self.done.fetch_add(n, Ordering::Relaxed);
+        let after = before + n;
+        match &self.bar {
+            Some(bar) => bar.inc(n),
+            None => {
+                // A line each time the count crosses a tenth of the total (at most one per call).
+                let tenth = |k: u64| if self.total == 0 { 10 } else { k.saturating_mul(10) / self.total };
+                if tenth(after) > tenth(before) {
+                    eprintln!(
+                        "{}/{} {} ({}%) {:.1}s",
+                        after.min(self.total),
+                        self.total,
+                        self.what,
+                        tenth(after).min(10) * 10,
+                        self.started.elapsed().as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Ends the bar (a no-op for plain lines).
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
