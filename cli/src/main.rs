@@ -101,8 +101,12 @@ enum Command {
         /// Shell to complete for.
         shell: clap_complete::Shell,
     },
-    /// Evaluate a trained flow: ESS (flow and flow + AIS), log Z, forward ESS, test-set and
-    /// test-function figures; writes estimate.json next to the checkpoint.
+    /// Evaluate a trained flow: ESS, log Z and the target's test figures.
+    ///
+    /// Kish ESS of the flow and of flow + AIS on fresh samples, log Z with its error, forward ESS
+    /// and mean log q on exact target samples, test-set mean log q and test-function bias where
+    /// the target defines them; writes estimate.json next to the checkpoint.
+    ///
     /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
     Estimate(cmd_estimate::EstimateArgs),
     /// Run MCMC chains on a target (hmc, rwm) or with a trained flow as proposal (mis, mis-ais).
