@@ -202,3 +202,49 @@ pub fn plot(dir: &Path, registry: &Registry) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("bootflow-cli-run-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const TRAIN: &str = "seed = 4\n[target]\nname = \"gmm5\"\n[flow]\nlayers = [{ type = \"affine\" }]\n\
+                         [objective]\nname = \"kl\"\n";
+
+    #[test]
+    fn run_configs_add_evaluate_and_sample_tables() {
+        let plain = load_run_config(&write("plain.toml", TRAIN), &[]).unwrap();
+        assert_eq!((plain.evaluate, plain.sample), (EvaluateSection::default(), SampleSection::default()));
+        let text = format!("{TRAIN}[evaluate]\nsamples = 500\nais = 2\n[sample]\nmethod = \"mis-ais\"\nchains = 3\n");
+        let path = write("full.toml", &text);
+        let full = load_run_config(&path, &["sample.draws=50".into()]).unwrap();
+        assert_eq!(full.train.seed, 4);
+        assert_eq!(full.evaluate, EvaluateSection { samples: 500, ais: Some(2) });
+        assert_eq!(full.sample, SampleSection { method: "mis-ais".into(), chains: 3, draws: 50, ais_steps: 8 });
+        // The table written back as config.toml reads the same.
+        let again = write("again.toml", &toml::to_string(&full.table).unwrap());
+        assert_eq!(load_run_config(&again, &[]).unwrap(), full);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        for (name, extra, want) in [
+            ("typo.toml", "[sample]\nchain = 3\n", "chain"),
+            ("method.toml", "[sample]\nmethod = \"hmc\"\n", "mis-ais"),
+            ("zero.toml", "[sample]\ndraws = 0\n", "at least 1"),
+            ("section.toml", "evaluate = 3\n", "[evaluate]"),
+        ] {
+            // A top-level key must come before the first table.
+            let text = if extra.starts_with('[') { format!("{TRAIN}{extra}") } else { format!("{extra}{TRAIN}") };
+            let msg = format!("{:#}", load_run_config(&write(name, &text), &[]).unwrap_err());
+            assert!(msg.contains(want), "{name}: {msg}");
+        }
+    }
+}

@@ -186,12 +186,20 @@ pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
         &run.train.target.name,
         &run.train.target.params.clone().into_iter().collect(),
     )?;
+    // A figure that cannot be drawn (e.g. a run too short to log any metric) is reported and
+    // left out; the others and the report are still written.
     let mut figures = Vec::new();
-    let metrics = read_metrics_csv(&dir.join("metrics.csv"))?;
-    figures.push(training_figure(&Output::new(dir, "training", (900, 600)), &metrics).context("training figure")?.png);
-    figures.push(sample_figure(dir, &run, target.as_ref(), reg).context("sample figure")?);
-    let chains = read_chains(dir)?;
-    figures.extend(chain_figures(dir, &chains).context("chain figures")?);
+    let mut keep = |what: &str, drawn: Result<Vec<PathBuf>>| match drawn {
+        Ok(f) => figures.extend(f),
+        Err(e) => eprintln!("warning: no {what} figure: {e:#}"),
+    };
+    let training = || -> Result<Vec<PathBuf>> {
+        let metrics = read_metrics_csv(&dir.join("metrics.csv"))?;
+        Ok(vec![training_figure(&Output::new(dir, "training", (900, 600)), &metrics)?.png])
+    };
+    keep("training", training());
+    keep("sample", sample_figure(dir, &run, target.as_ref(), reg).map(|f| vec![f]));
+    keep("chain", read_chains(dir).and_then(|c| chain_figures(dir, &c)));
     let summary = Summary::read(&dir.join("summary.json"))?;
     let report = report_of(&summary, figures, format!("bootflow run: {}", run.train.target.name));
     write_report(dir, &report)?;
