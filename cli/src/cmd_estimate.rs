@@ -33,6 +33,7 @@ pub struct EstimateArgs {
     /// none for other objectives).
     #[arg(long)]
     pub ais_steps: Option<usize>,
+    /// Seed of the evaluation's random streams.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print JSON instead of a table.
@@ -155,8 +156,8 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
     if let Some(v) = e.forward_ess {
         rows.push(("forward ESS".into(), pct(v)));
     }
-    if let Some(v) = e.mean_log_q_target_samples {
-        rows.push(("mean log q (target samples)".into(), format!("{v:.4}")));
+    if let (Some(v), Some(se)) = (e.mean_log_q_target_samples, e.mean_log_q_target_samples_se) {
+        rows.push(("mean log q (target samples)".into(), format!("{v:.4} +- {se:.4}")));
     }
     if let Some(v) = e.test_mean_log_q {
         rows.push(("mean log q (test set)".into(), format!("{v:.4}")));

@@ -98,6 +98,8 @@ pub struct FlowEval {
     pub ais_accept: Option<Vec<f64>>,
     pub forward_ess: Option<f64>,
     pub mean_log_q_target_samples: Option<f64>,
+    /// Standard error of that mean (independent exact samples).
+    pub mean_log_q_target_samples_se: Option<f64>,
     pub test_mean_log_q: Option<f64>,
     pub bias: Vec<ObservableBias>,
     pub seconds: f64,
@@ -216,18 +218,22 @@ pub fn evaluate_flow(
     }
     let z_ais = annealed.as_ref().map(|w| log_z(&w.log_w)).transpose()?;
 
-    let (mut fwd, mut mean_lq_p) = (None, None);
+    let (mut fwd, mut mean_lq_p, mut mean_lq_p_se) = (None, None, None);
     if target.has_sampler() {
         let mut lw = Vec::with_capacity(cfg.samples);
-        let mut sum_lq = 0.0;
+        let mut lq = Vec::with_capacity(cfg.samples);
         for n in chunks(cfg.samples, cfg.chunk) {
             let x = target.sample(n, rng)?;
             let log_q = flow.log_q(&x)?;
-            sum_lq += log_q.iter().sum::<f64>();
             lw.extend(log_weights(target, &x, &log_q)?);
+            lq.extend(log_q);
         }
         fwd = Some(forward_ess(&lw)?);
-        mean_lq_p = Some(sum_lq / cfg.samples as f64);
+        let n = lq.len() as f64;
+        let m = lq.iter().sum::<f64>() / n;
+        let var = if lq.len() > 1 { lq.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+        mean_lq_p = Some(m);
+        mean_lq_p_se = Some((var / n).sqrt());
     }
     let test_mean_log_q = match target.test_set() {
         Some(t) if t.ncols() > 0 => {
@@ -259,6 +265,7 @@ pub fn evaluate_flow(
         ais_accept,
         forward_ess: fwd,
         mean_log_q_target_samples: mean_lq_p,
+        mean_log_q_target_samples_se: mean_lq_p_se,
         test_mean_log_q,
         bias,
         seconds: start.elapsed().as_secs_f64(),

@@ -44,6 +44,10 @@ fn a_flow_equal_to_the_target_is_perfect() {
         std.iter().map(|s| -0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * s * s).ln()).sum();
     let tol = 5.0 * (1.0f64 / 5000.0).sqrt();
     assert!((e.mean_log_q_target_samples.unwrap() - neg_entropy).abs() < tol, "{e:?} vs {neg_entropy}");
+    // log q - mean is -(1/2) chi^2_2 + 1, variance 1 (fourth central moment 9): the sample variance
+    // has relative sd sqrt(8 / 5000) = 0.04, its square root 0.02; 10 % is 5 of those.
+    let se = e.mean_log_q_target_samples_se.unwrap();
+    assert!((se / (1.0f64 / 5000.0).sqrt() - 1.0).abs() < 0.1, "standard error {se}");
     assert!(e.test_mean_log_q.is_none() && e.bias.is_empty());
     let text = serde_json::to_string(&e).unwrap();
     assert!(text.contains("\"test_mean_log_q\":null"), "{text}");
