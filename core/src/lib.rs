@@ -24,6 +24,7 @@ pub mod error;
 pub mod flow;
 pub mod kernel;
 pub mod mcmc;
+pub mod memory;
 pub mod objective;
 pub mod optim;
 pub mod output;
