@@ -162,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 mod cli_tests;
 
 fn main() -> ExitCode {
+    bootflow_core::memory::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

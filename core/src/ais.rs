@@ -111,7 +111,8 @@ impl Annealer {
             Ends::eval(start, end, &x, needs_grad)?
         };
         let mut log_w = vec![0.0; n];
-        let mut acceptance = Vec::with_capacity(self.kernels.len());
+        let n_kernels = self.kernels.len();
+        let mut acceptance = Vec::with_capacity(n_kernels);
         for (j, kernel) in self.kernels.iter_mut().enumerate() {
             let (b_prev, b) = (self.betas[j], self.betas[j + 1]);
             accumulate(&mut log_w, &ends.mix(b), &ends.mix(b_prev));
@@ -120,7 +121,9 @@ impl Annealer {
             let stats = kernel.step(&density, &mut state, rng)?;
             acceptance.push(stats.mean_accept());
             x = state.x;
-            ends = Ends::eval(start, end, &x, needs_grad)?;
+            // After the last transition only the values enter the weights.
+            let last = j + 1 == n_kernels;
+            ends = Ends::eval(start, end, &x, needs_grad && !last)?;
         }
         let b_last = self.betas[self.kernels.len()];
         accumulate(&mut log_w, &ends.end, &ends.mix(b_last));

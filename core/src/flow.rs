@@ -19,7 +19,15 @@ pub struct Flow {
     base_std: Vec<f64>,
     layers: Vec<Box<dyn Bijection>>,
     offsets: Vec<usize>,
-    shard: usize,
+    /// Columns per shard; `None`: [`shard::default_size`] of each batch.
+    shard: Option<usize>,
+}
+
+/// A recorded inverse pass (see [`Flow::inverse_record`]): base points and tapes per shard.
+pub struct InverseRecord {
+    pub log_q: Vec<f64>,
+    shards: Vec<(Batch, Vec<Tape>)>,
+    ranges: Vec<(usize, usize)>,
 }
 
 /// A batch drawn through the flow with everything needed to differentiate the sampling path.
@@ -58,13 +66,18 @@ impl Flow {
             check_dim(&format!("dimension of layer {k}"), l.dim(), dim)?;
             offsets.push(offsets[k] + l.n_params());
         }
-        Ok(Self { dim, base_mean, base_std, layers, offsets, shard: shard::DEFAULT_SHARD })
+        Ok(Self { dim, base_mean, base_std, layers, offsets, shard: None })
     }
 
     /// Sets the number of columns per parallel shard (results depend on it, not on threads).
     pub fn with_shard_size(mut self, shard: usize) -> Self {
-        self.shard = shard.max(1);
+        self.shard = Some(shard.max(1));
         self
+    }
+
+    /// Columns per shard for a batch of `n`.
+    pub fn shard_size(&self, n: usize) -> usize {
+        self.shard.unwrap_or_else(|| shard::default_size(n))
     }
 
     pub fn dim(&self) -> usize {
@@ -126,7 +139,7 @@ impl Flow {
     pub fn push_forward(&self, z: &Batch) -> Result<(Batch, Vec<f64>)> {
         check_dim("flow input rows", z.nrows(), self.dim)?;
         let n = z.ncols();
-        let parts = shard::map(n, self.shard, |r| {
+        let parts = shard::map(n, self.shard_size(n), |r| {
             let mut x = shard::columns(z, r);
             let mut log_q = self.base_log_prob(&x);
             for l in &self.layers {
@@ -171,40 +184,15 @@ impl Flow {
             check_dim("weights length", w.len(), n)?;
         }
         let record = weights.is_some() || want_x;
-        let parts = shard::map(n, self.shard, |r| {
-            let mut cur = shard::columns(x, r);
-            let mut ld_sum = vec![0.0; r.1];
-            let mut tapes = Vec::with_capacity(if record { self.layers.len() } else { 0 });
-            for l in self.layers.iter().rev() {
-                let p = l.inverse(&cur, record)?;
-                ld_sum.iter_mut().zip(&p.log_det).for_each(|(a, b)| *a += b);
-                if let Some(t) = p.tape {
-                    tapes.push(t);
-                }
-                cur = p.out;
-            }
-            let base = self.base_log_prob(&cur);
-            let log_q: Vec<f64> = base.iter().zip(&ld_sum).map(|(a, b)| a + b).collect();
+        let parts = shard::map(n, self.shard_size(n), |r| {
+            let (log_q, base, tapes) = self.inverse_shard(x, r, record)?;
             if !record {
                 return Ok((log_q, None, None));
             }
-            // Backward: the base term first, then layers from the one applied last (layer 0).
-            let w: Vec<f64> = match weights {
-                Some(w) => w[r.0..r.0 + r.1].to_vec(),
-                None => vec![1.0; r.1],
-            };
-            let mut g = self.base_grad(&cur);
-            for (j, mut c) in g.column_iter_mut().enumerate() {
-                c *= w[j];
-            }
-            let mut gp = weights.map(|_| vec![0.0; self.n_params()]);
-            for (k, tape) in tapes.iter().rev().enumerate() {
-                let slot = gp.as_mut().map(|v| &mut v[self.offsets[k]..self.offsets[k + 1]]);
-                g = self.layers[k].inverse_vjp(tape, &g, &w, slot)?;
-            }
-            Ok((log_q, gp, want_x.then_some(g)))
+            let (gp, gx) = self.inverse_backward_shard(&base, &tapes, weights.map(|w| &w[r.0..r.0 + r.1]))?;
+            Ok((log_q, gp, want_x.then_some(gx)))
         })?;
-        let ranges = shard::ranges(n, self.shard);
+        let ranges = shard::ranges(n, self.shard_size(n));
         let mut log_q = Vec::with_capacity(n);
         let mut grad_theta = weights.map(|_| vec![0.0; self.n_params()]);
         let mut blocks = Vec::new();
@@ -219,6 +207,86 @@ impl Flow {
         Ok(InverseGrads { log_q, grad_theta, grad_x })
     }
 
+    /// The recorded inverse pass of `x`: `log q(x)` now, and for [`Flow::grad_theta_recorded`]
+    /// the tapes, so that weights computed from `log q` need no second inverse pass.
+    pub fn inverse_record(&self, x: &Batch) -> Result<InverseRecord> {
+        check_dim("flow input rows", x.nrows(), self.dim)?;
+        let n = x.ncols();
+        let parts = shard::map(n, self.shard_size(n), |r| self.inverse_shard(x, r, true))?;
+        let mut log_q = Vec::with_capacity(n);
+        let mut shards = Vec::with_capacity(parts.len());
+        for (lq, base, tapes) in parts {
+            log_q.extend(lq);
+            shards.push((base, tapes));
+        }
+        Ok(InverseRecord { log_q, shards, ranges: shard::ranges(n, self.shard_size(n)) })
+    }
+
+    /// `sum_i w_i d log q(x_i) / d theta` at the points of a recorded inverse pass; the same
+    /// value as [`Flow::grad_theta_log_q`] with these weights.
+    pub fn grad_theta_recorded(&self, rec: &InverseRecord, weights: &[f64]) -> Result<Vec<f64>> {
+        check_dim("weights length", weights.len(), rec.log_q.len())?;
+        let parts: Vec<Option<Vec<f64>>> = {
+            use rayon::prelude::*;
+            rec.ranges
+                .par_iter()
+                .zip(rec.shards.par_iter())
+                .map(|(&r, (base, tapes))| {
+                    Ok(self.inverse_backward_shard(base, tapes, Some(&weights[r.0..r.0 + r.1]))?.0)
+                })
+                .collect::<Result<_>>()?
+        };
+        let mut total = vec![0.0; self.n_params()];
+        for gp in parts.into_iter().flatten() {
+            total.iter_mut().zip(gp).for_each(|(a, b)| *a += b);
+        }
+        Ok(total)
+    }
+
+    /// Inverse pass of the columns `r` of `x`: `log q`, the base points and, when `record`, the
+    /// tapes in the order the layers ran (last layer first).
+    fn inverse_shard(&self, x: &Batch, r: (usize, usize), record: bool) -> Result<(Vec<f64>, Batch, Vec<Tape>)> {
+        let mut cur = shard::columns(x, r);
+        let mut ld_sum = vec![0.0; r.1];
+        let mut tapes = Vec::with_capacity(if record { self.layers.len() } else { 0 });
+        for l in self.layers.iter().rev() {
+            let p = l.inverse(&cur, record)?;
+            ld_sum.iter_mut().zip(&p.log_det).for_each(|(a, b)| *a += b);
+            if let Some(t) = p.tape {
+                tapes.push(t);
+            }
+            cur = p.out;
+        }
+        let base = self.base_log_prob(&cur);
+        let log_q = base.iter().zip(&ld_sum).map(|(a, b)| a + b).collect();
+        Ok((log_q, cur, tapes))
+    }
+
+    /// Backward pass of one recorded inverse shard: the weighted parameter gradient (when
+    /// `weights` are given) and `w_i d log q(x_i) / d x_i` (`w = 1` without weights).
+    fn inverse_backward_shard(
+        &self,
+        base: &Batch,
+        tapes: &[Tape],
+        weights: Option<&[f64]>,
+    ) -> Result<(Option<Vec<f64>>, Batch)> {
+        // The base term first, then layers from the one applied last (layer 0).
+        let w: Vec<f64> = match weights {
+            Some(w) => w.to_vec(),
+            None => vec![1.0; base.ncols()],
+        };
+        let mut g = self.base_grad(base);
+        for (j, mut c) in g.column_iter_mut().enumerate() {
+            c *= w[j];
+        }
+        let mut gp = weights.map(|_| vec![0.0; self.n_params()]);
+        for (k, tape) in tapes.iter().rev().enumerate() {
+            let slot = gp.as_mut().map(|v| &mut v[self.offsets[k]..self.offsets[k + 1]]);
+            g = self.layers[k].inverse_vjp(tape, &g, &w, slot)?;
+        }
+        Ok((gp, g))
+    }
+
     /// `n` samples drawn through the flow with the forward pass recorded for [`Flow::backprop_path`].
     pub fn sample_path(&self, n: usize, rng: &mut Rng) -> Result<PathSample> {
         let z = self.sample_base(n, rng);
@@ -229,7 +297,7 @@ impl Flow {
     pub fn path_from_base(&self, z: Batch) -> Result<PathSample> {
         check_dim("flow input rows", z.nrows(), self.dim)?;
         let n = z.ncols();
-        let parts = shard::map(n, self.shard, |r| {
+        let parts = shard::map(n, self.shard_size(n), |r| {
             let mut x = shard::columns(&z, r);
             let mut log_q = self.base_log_prob(&x);
             let mut tapes = Vec::with_capacity(self.layers.len());
@@ -241,7 +309,7 @@ impl Flow {
             }
             Ok((x, log_q, tapes))
         })?;
-        let ranges = shard::ranges(n, self.shard);
+        let ranges = shard::ranges(n, self.shard_size(n));
         let mut xs = Vec::new();
         let mut log_q = Vec::with_capacity(n);
         let mut tapes = Vec::new();
@@ -296,7 +364,7 @@ impl Flow {
     }
 
     fn join(&self, n: usize, parts: Vec<(Batch, Vec<f64>)>) -> (Batch, Vec<f64>) {
-        let ranges = shard::ranges(n, self.shard);
+        let ranges = shard::ranges(n, self.shard_size(n));
         let mut log_q = Vec::with_capacity(n);
         let mut xs = Vec::with_capacity(parts.len());
         for (x, lq) in parts {
@@ -341,7 +409,7 @@ mod tests {
         let mut r = crate::rng::stream(1, 0);
         let x = testing::random_batch(2, 10, &mut r);
         let a = f.log_q(&x).unwrap();
-        let g = Flow { shard: 1000, ..flow(2, 2, 9) };
+        let g = Flow { shard: Some(1000), ..flow(2, 2, 9) };
         let b = g.log_q(&x).unwrap();
         for (u, v) in a.iter().zip(&b) {
             assert!((u - v).abs() < 1e-14);

@@ -25,6 +25,7 @@ pub mod eval;
 pub mod flow;
 pub mod kernel;
 pub mod mcmc;
+pub mod memory;
 pub mod objective;
 pub mod optim;
 pub mod output;

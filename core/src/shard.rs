@@ -6,9 +6,18 @@ use rayon::prelude::*;
 use crate::Batch;
 use crate::error::Result;
 
-/// Default columns per shard: large enough for efficient matrix products, small enough to
-/// keep two cores busy at batch 512.
+/// Largest default shard: large enough for efficient matrix products.
 pub const DEFAULT_SHARD: usize = 256;
+
+/// Smallest default shard: below it per-shard overheads outweigh the parallel gain.
+pub const MIN_SHARD: usize = 64;
+
+/// Default columns per shard for a batch of `n`: about a quarter of the batch, within
+/// `MIN_SHARD..=DEFAULT_SHARD`, so that batches of 128 still keep two cores busy while large
+/// batches keep 256-column products. It depends on `n` only, never on the thread count.
+pub fn default_size(n: usize) -> usize {
+    n.div_ceil(4).clamp(MIN_SHARD, DEFAULT_SHARD)
+}
 
 /// `(start, len)` of each shard of `n` columns.
 pub fn ranges(n: usize, shard: usize) -> Vec<(usize, usize)> {
@@ -38,4 +47,18 @@ pub fn concat_columns(
         out.columns_mut(start, len).copy_from(&block);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_size_splits_small_batches_and_caps_large_ones() {
+        assert_eq!(default_size(1), MIN_SHARD);
+        assert_eq!(ranges(128, default_size(128)).len(), 2);
+        assert_eq!(default_size(512), 128);
+        assert_eq!(default_size(1024), DEFAULT_SHARD);
+        assert_eq!(ranges(4096, default_size(4096)).len(), 16);
+    }
 }

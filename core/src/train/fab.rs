@@ -228,10 +228,11 @@ impl Fab {
 
 /// First paper's surrogate and its gradient: `LSE_l(log w_l + log p~(x_l) - log q(x_l))`.
 pub fn surrogate_p(flow: &Flow, x: &Batch, log_w: &[f64], log_p: &[f64]) -> Result<(f64, Vec<f64>)> {
-    let log_q = flow.log_q(x)?;
-    let v: Vec<f64> = log_w.iter().zip(log_p).zip(&log_q).map(|((w, p), q)| w + p - q).collect();
+    // One recorded inverse pass: the weights depend on log q, the gradient reuses its tapes.
+    let rec = flow.inverse_record(x)?;
+    let v: Vec<f64> = log_w.iter().zip(log_p).zip(&rec.log_q).map(|((w, p), q)| w + p - q).collect();
     let weights: Vec<f64> = softmax(&v).iter().map(|s| -s).collect();
-    let (_, grad) = flow.grad_theta_log_q(x, &weights)?;
+    let grad = flow.grad_theta_recorded(&rec, &weights)?;
     Ok((log_sum_exp(&v), grad))
 }
 

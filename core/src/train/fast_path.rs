@@ -27,8 +27,8 @@ pub struct ScoredPath {
 pub fn forward_with_score(flow: &Flow, z: &Batch) -> Result<ScoredPath> {
     check_dim("flow input rows", z.nrows(), flow.dim())?;
     let n = z.ncols();
-    let ranges = shard::ranges(n, shard::DEFAULT_SHARD);
-    let parts = shard::map(n, shard::DEFAULT_SHARD, |r| {
+    let ranges = shard::ranges(n, flow.shard_size(n));
+    let parts = shard::map(n, flow.shard_size(n), |r| {
         let mut x = shard::columns(z, r);
         let mut log_q = flow.base_log_prob(&x);
         let mut g = flow.base_grad(&x);

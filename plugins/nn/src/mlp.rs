@@ -3,28 +3,60 @@
 //!
 //! Parameters are one vector, layer by layer: the weight matrix `W_l` (`out x in`, column-major)
 //! followed by the bias `b_l`. Hidden layers apply the activation; the last layer is linear.
-//! Backward products with `W^T` and `X^T` use transposed strided views fed to `gemm` (measured
-//! several times faster than nalgebra's `tr_mul`/`gemm_tr`).
+//! Every product goes to matrixmultiply with explicit strides, so products with `W^T` and
+//! `X^T` read the stored matrices in place and small shapes (a 1-wide input, a 2-row output)
+//! use the same packed kernel as large ones.
 
-use nalgebra::{DMatrixView, DMatrixViewMut, Dyn, MatrixView};
+#[cfg(test)]
+use nalgebra::DMatrixView;
 
 use bootflow_core::{Batch, Rng, rng};
 
 use crate::activation::Activation;
 
-/// A transposed view: strides swapped, no copy.
-type TransposedView<'a> = MatrixView<'a, f64, Dyn, Dyn, Dyn, Dyn>;
+/// Strides `(row, column)` of a matrix in a slice.
+type Strides = (usize, usize);
 
-/// nalgebra hands a product to matrixmultiply (which honours any strides) only when the output
-/// and the left factor have every dimension above 5; its fallback for smaller products misreads
-/// views with a non-unit row stride, so those take a contiguous copy of the view (cheap: small).
-fn strided_ok(rows: usize, cols: usize, inner: usize) -> bool {
-    rows > 5 && cols > 5 && inner > 5
+/// Strides of a stored column-major matrix with `rows` rows.
+fn plain(rows: usize) -> Strides {
+    (1, rows)
 }
 
-fn transposed(data: &[f64], rows: usize, cols: usize) -> TransposedView<'_> {
-    // `data` holds a column-major `rows x cols` matrix; the view is its `cols x rows` transpose.
-    TransposedView::from_slice_with_strides_generic(data, Dyn(cols), Dyn(rows), Dyn(rows), Dyn(1))
+/// Strides of the transpose of a stored column-major matrix with `rows` rows.
+fn transposed(rows: usize) -> Strides {
+    (rows, 1)
+}
+
+/// Whether every element of an `m x k` matrix with strides `s` lies inside `len` elements.
+fn fits(m: usize, k: usize, s: Strides, len: usize) -> bool {
+    m == 0 || k == 0 || (m - 1) * s.0 + (k - 1) * s.1 < len
+}
+
+/// `C = A B + beta C` for `A` (`m x k`) and `B` (`k x n`) given by strides, and `C` a contiguous
+/// column-major `m x n` matrix.
+#[allow(clippy::too_many_arguments)]
+fn gemm(m: usize, k: usize, n: usize, a: &[f64], sa: Strides, b: &[f64], sb: Strides, beta: f64, c: &mut [f64]) {
+    assert!(fits(m, k, sa, a.len()) && fits(k, n, sb, b.len()) && c.len() == m * n, "gemm shapes");
+    // SAFETY: the assertion keeps every element matrixmultiply addresses inside its slice; `c`
+    // is borrowed mutably and so aliases neither input.
+    unsafe {
+        matrixmultiply::dgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            sa.0 as isize,
+            sa.1 as isize,
+            b.as_ptr(),
+            sb.0 as isize,
+            sb.1 as isize,
+            beta,
+            c.as_mut_ptr(),
+            1,
+            m as isize,
+        );
+    }
 }
 
 /// Dense network `widths[0] -> widths[1] -> ... -> widths[last]`.
@@ -105,11 +137,11 @@ impl Mlp {
         for l in 0..self.layers() {
             let (wr, br) = self.ranges(l);
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
-            let w = DMatrixView::from_slice(&self.params[wr], fan_out, fan_in);
             let bias = &self.params[br];
             let mut a = Batch::zeros(fan_out, n);
             a.as_mut_slice().chunks_exact_mut(fan_out).for_each(|c| c.copy_from_slice(bias));
-            a.gemm(1.0, &w, &h, 1.0);
+            let (w, x) = (&self.params[wr], h.as_slice());
+            gemm(fan_out, fan_in, n, w, plain(fan_out), x, plain(fan_in), 1.0, a.as_mut_slice());
             let last = l + 1 == self.layers();
             let act = self.activation;
             let next = if last {
@@ -138,33 +170,33 @@ impl Mlp {
             let (wr, br) = self.ranges(l);
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
             let input = &tape.inputs[l];
+            let n = g.ncols();
             if let Some(gp) = g_params.as_deref_mut() {
                 // dW += G X^T, db += row sums of G.
-                let x_t = transposed(input.as_slice(), fan_in, input.ncols());
-                let mut dw = DMatrixViewMut::from_slice(&mut gp[wr.clone()], fan_out, fan_in);
-                if strided_ok(fan_out, fan_in, g.ncols()) {
-                    dw.gemm(1.0, &g, &x_t, 1.0);
-                } else {
-                    dw.gemm(1.0, &g, &x_t.clone_owned(), 1.0);
-                }
+                let (x, dw) = (input.as_slice(), &mut gp[wr.clone()]);
+                gemm(fan_out, n, fan_in, g.as_slice(), plain(fan_out), x, transposed(fan_in), 1.0, dw);
                 let db = &mut gp[br];
                 for col in g.as_slice().chunks_exact(fan_out) {
                     db.iter_mut().zip(col).for_each(|(d, v)| *d += v);
                 }
             }
-            let w_t = transposed(&self.params[wr], fan_out, fan_in);
-            let mut g_in = Batch::zeros(fan_in, g.ncols());
-            if strided_ok(fan_in, g.ncols(), fan_out) {
-                g_in.gemm(1.0, &w_t, &g, 0.0);
-            } else {
-                g_in.gemm(1.0, &w_t.clone_owned(), &g, 0.0);
-            }
+            let mut g_in = Batch::zeros(fan_in, n);
+            let w = &self.params[wr];
+            gemm(fan_in, fan_out, n, w, transposed(fan_out), g.as_slice(), plain(fan_out), 0.0, g_in.as_mut_slice());
             if l > 0 {
                 let act = self.activation;
                 let h = input;
                 let a = if act.needs_pre() { &tape.pre[l - 1] } else { h };
-                for ((gv, av), hv) in g_in.as_mut_slice().iter_mut().zip(a.as_slice()).zip(h.as_slice()) {
-                    *gv *= act.derivative(*av, *hv);
+                if act == Activation::Relu {
+                    // The same products as `derivative` (g * 1 or g * 0), in a branch-free loop
+                    // the compiler vectorises.
+                    for (gv, hv) in g_in.as_mut_slice().iter_mut().zip(h.as_slice()) {
+                        *gv *= if *hv > 0.0 { 1.0 } else { 0.0 };
+                    }
+                } else {
+                    for ((gv, av), hv) in g_in.as_mut_slice().iter_mut().zip(a.as_slice()).zip(h.as_slice()) {
+                        *gv *= act.derivative(*av, *hv);
+                    }
                 }
             }
             g = g_in;

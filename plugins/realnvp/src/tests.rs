@@ -90,3 +90,42 @@ fn parameter_count_matches_the_widths() {
     let per = 8 * 256 + 256 + 256 * 256 + 256 + 256 * 16 + 16;
     assert_eq!(f.n_params(), 2 * per);
 }
+
+fn layers() -> serde_json::Value {
+    json!([{"type": "realnvp", "couplings": 3, "hidden": [16, 16], "init_scale": 0.5}])
+}
+
+/// A seeded run of reverse-KL and FAB steps through the `Trainer`, on a pool of `threads`.
+fn trained_params(threads: usize, objective: serde_json::Value) -> Vec<f64> {
+    use bootflow_core::train::config::{Component, TrainConfig};
+    use bootflow_core::train::trainer::Trainer;
+    let mut reg = Registry::with_builtins();
+    register(&mut reg).unwrap();
+    // Batch 64 in shards of 16: four shards whose gradients are summed across threads.
+    let spec: FlowSpec = parse_config("flow", &json!({"layers": layers(), "shard": 16})).unwrap();
+    let target = reg.target("gmm5", &json!({})).unwrap();
+    let obj: Component = serde_json::from_value(objective).unwrap();
+    let train = TrainConfig { lr: 1e-2, log_every: u64::MAX, ..Default::default() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| {
+        let mut t = Trainer::new(&reg, target, 5, &spec, &obj, &train).unwrap();
+        t.run_for(4).unwrap();
+        t.flow().params()
+    })
+}
+
+#[test]
+fn training_gives_the_same_bits_on_one_and_two_threads() {
+    for objective in [
+        json!({"name": "kl", "estimator": "g3", "batch": 64}),
+        json!({"name": "kl", "estimator": "fast-path", "batch": 64}),
+        json!({"name": "fab", "form": "p", "batch": 64, "kernel": "rwm"}),
+        json!({"name": "fab", "form": "p2q", "batch": 64, "kernel": "rwm"}),
+    ] {
+        let one = trained_params(1, objective.clone());
+        let two = trained_params(2, objective.clone());
+        assert_eq!(one, two, "{objective}");
+        let initial = flow(2, layers(), 5).unwrap().params();
+        assert_ne!(one, initial, "{objective}: training changed nothing");
+    }
+}
