@@ -7,7 +7,6 @@
 //! `X^T` read the stored matrices in place and small shapes (a 1-wide input, a 2-row output)
 //! use the same packed kernel as large ones.
 
-#[cfg(test)]
 use nalgebra::DMatrixView;
 
 use bootflow_core::{Batch, Rng, rng};
