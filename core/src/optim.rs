@@ -70,12 +70,13 @@ impl Adam {
         let c = &self.config;
         let bc1 = 1.0 - c.beta1.powi(self.t as i32);
         let bc2 = 1.0 - c.beta2.powi(self.t as i32);
-        for i in 0..params.len() {
-            let g = grad[i] * scale;
-            self.m[i] = c.beta1 * self.m[i] + (1.0 - c.beta1) * g;
-            self.v[i] = c.beta2 * self.v[i] + (1.0 - c.beta2) * g * g;
-            let update = (self.m[i] / bc1) / ((self.v[i] / bc2).sqrt() + c.eps);
-            params[i] -= c.lr * (update + c.weight_decay * params[i]);
+        // Zipped slices (no bounds checks) let the compiler vectorise the divisions and roots.
+        for (((p, g), m), v) in params.iter_mut().zip(grad).zip(&mut self.m).zip(&mut self.v) {
+            let g = g * scale;
+            *m = c.beta1 * *m + (1.0 - c.beta1) * g;
+            *v = c.beta2 * *v + (1.0 - c.beta2) * g * g;
+            let update = (*m / bc1) / ((*v / bc2).sqrt() + c.eps);
+            *p -= c.lr * (update + c.weight_decay * *p);
         }
         Ok(norm)
     }

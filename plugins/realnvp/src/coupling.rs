@@ -237,8 +237,8 @@ mod tests {
     /// until their points satisfy this guard; the smooth activations need none.
     const RELU_MARGIN: f64 = 1e-3;
 
-    /// Above 5 columns, so that the backward products run through matrixmultiply with strided
-    /// (transposed) views wherever the widths allow it, as they do in training.
+    /// More columns than one 4-column panel of the packed products, so that the checks cover
+    /// full and partial panels, as training does.
     const BATCH: usize = 7;
 
     /// Random parameters and points for `layer` in the regime the checks are about: the largest
