@@ -57,14 +57,15 @@ impl<'a> ChainSink<'a> {
 
     /// Records draw `x` of chain `c` with its log-density and acceptance statistic.
     pub fn record(&self, c: usize, lp: f64, accept_stat: f64, x: &[f64]) -> bootflow_core::Result<()> {
-        let mut obs = vec![0.0; self.n_observables];
-        self.target.observables(x, &mut obs)?;
+        // The row kept for the summary is the only allocation: observables are computed into it.
+        let d = x.len();
+        let mut row = Vec::with_capacity(d + self.n_observables);
+        row.extend_from_slice(x);
+        row.resize(d + self.n_observables, 0.0);
+        self.target.observables(x, &mut row[d..])?;
         let mut chain =
             self.chains[c].lock().map_err(|_| bootflow_core::Error::Other("a chain writer panicked".into()))?;
-        chain.writer.write_draw(lp, accept_stat, x, &obs)?;
-        let mut row = Vec::with_capacity(x.len() + obs.len());
-        row.extend_from_slice(x);
-        row.extend_from_slice(&obs);
+        chain.writer.write_draw(lp, accept_stat, x, &row[d..])?;
         chain.rows.push(row);
         Ok(())
     }

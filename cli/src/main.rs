@@ -161,9 +161,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 #[cfg(test)]
 mod cli_tests;
 
+/// Command-line errors as one line too (help and version requests print as clap prints them).
+fn parse_args() -> Result<Cli, ExitCode> {
+    Cli::try_parse().map_err(|e| {
+        if e.exit_code() == 0 || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            e.exit();
+        }
+        let text = e.render().to_string();
+        let line: Vec<&str> =
+            text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("Usage:")).collect();
+        eprintln!("{}", line.join("; "));
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     bootflow_core::memory::keep_freed_memory();
-    let cli = Cli::parse();
+    let cli = match parse_args() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

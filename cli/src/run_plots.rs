@@ -169,8 +169,10 @@ fn report_of(summary: &Summary, figures: Vec<PathBuf>, title: String) -> Report 
     for key in ["train", "flow"] {
         if let Some(serde_json::Value::Object(m)) = summary.extra.get(key) {
             for (k, v) in m {
-                if !v.is_null() {
-                    facts.push((format!("{key} {k}"), v.to_string()));
+                match v.as_f64() {
+                    Some(x) => facts.push((format!("{key} {k}"), crate::plot::format_estimate(x, None))),
+                    None if !v.is_null() => facts.push((format!("{key} {k}"), v.to_string())),
+                    None => {}
                 }
             }
         }

@@ -1,7 +1,8 @@
 //! Runs the chains of `bootflow sample` (and of `bootflow run`) into an output directory: an MCMC
 //! kernel on the target (`hmc`, `rwm`, or any registered kernel), or Metropolized independent
 //! sampling with a trained flow as proposal (`mis`, `mis-ais`). Writes the chain files as it goes
-//! and returns the summary.
+//! and returns the summary. The `accept_stat__` column holds the kernel's acceptance probability,
+//! or for MIS whether the draw is a fresh proposal (1) or a repeat (0).
 
 use std::path::Path;
 use std::time::Instant;

@@ -91,7 +91,9 @@ fn bad_input_exits_2_with_one_line() {
     let lib = built::library("fixture_sample_plugin");
     std::fs::copy(&lib, plugins.join(lib.file_name().unwrap())).unwrap();
     let plugin_dir = plugins.to_str().unwrap();
-    let cases: [&[&str]; 5] = [
+    let cases: [&[&str]; 7] = [
+        &["--target", "gaussian", "--method", "nuts", "--out", out],
+        &["--target", "gaussian", "--method", "hmc", "--chains", "many", "--out", out],
         &["--target", "gaussian", "--method", "mis", "--out", out],
         &["--target", "gaussian", "--method", "hmc", "--chains", "0", "--out", out],
         &["--target", "panics", "--plugin-dir", plugin_dir, "--method", "hmc", "--out", out],
