@@ -28,6 +28,9 @@
 //! clip_norm = 100.0    # gradient-norm clip; absent: none
 //! log_every = 10       # rows of metrics.csv
 //! checkpoint_every = 100  # 0: only at the end
+//! max_seconds = 1200.0    # stop after this much training time; absent: run all steps
+//! eval_every = 500        # flow ESS etc. on fresh samples into eval.csv; 0: never
+//! eval_samples = 10000
 //! ```
 //!
 //! `kl` takes `estimator = "g1" | "g2" | "g3" | "path" | "fast-path"` and `batch`;
@@ -83,11 +86,28 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Steps between checkpoints; 0 writes one only at the end.
     pub checkpoint_every: u64,
+    /// Training stops after this many seconds of training time (a final checkpoint is written),
+    /// whatever `steps` says.
+    pub max_seconds: Option<f64>,
+    /// Steps between evaluations of the flow on fresh samples, written to `eval.csv`; 0 never.
+    pub eval_every: u64,
+    /// Fresh flow samples (and exact target samples) per evaluation.
+    pub eval_samples: usize,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { steps: 1000, lr: 1e-3, weight_decay: 0.0, clip_norm: None, log_every: 10, checkpoint_every: 0 }
+        Self {
+            steps: 1000,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            clip_norm: None,
+            log_every: 10,
+            checkpoint_every: 0,
+            max_seconds: None,
+            eval_every: 0,
+            eval_samples: 10_000,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::eval::FlowEval;
 use crate::train::checkpoint::Checkpoint;
 
 /// What the loop reports at a logging step (the values of that step).
@@ -38,21 +39,29 @@ pub trait Observer: Send {
     fn on_checkpoint(&mut self, _checkpoint: &Checkpoint) -> Result<()> {
         Ok(())
     }
+    /// Called with each periodic evaluation (`train.eval_every`), at `step` after `seconds` of
+    /// training time.
+    fn on_eval(&mut self, _step: u64, _seconds: f64, _eval: &FlowEval) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Header of `metrics.csv`.
 pub const METRICS_HEADER: &str = "step,seconds,loss,ess,grad_norm,skipped_steps,ais_accept,step_size";
 
-/// Appends one row per logging step to `metrics.csv` (empty cells where a value does not apply).
-pub struct MetricsCsv {
+/// Header of `eval.csv`.
+pub const EVAL_HEADER: &str = "step,seconds,flow_ess,forward_ess,mean_log_q_target_samples,test_mean_log_q";
+
+/// A CSV file of a run directory, appended to line by line (each line flushed).
+struct CsvLog {
     out: BufWriter<File>,
     path: PathBuf,
 }
 
-impl MetricsCsv {
-    /// Opens `dir/metrics.csv` for appending, writing the header when the file is new or empty.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let path = dir.join("metrics.csv");
+impl CsvLog {
+    /// Opens `dir/name` for appending, writing the header when the file is new or empty.
+    fn open(dir: &Path, name: &str, header: &str) -> Result<Self> {
+        let path = dir.join(name);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
@@ -61,7 +70,7 @@ impl MetricsCsv {
         let empty = file.metadata().map(|m| m.len() == 0).unwrap_or(true);
         let mut me = Self { out: BufWriter::new(file), path };
         if empty {
-            me.line(METRICS_HEADER)?;
+            me.line(header)?;
         }
         Ok(me)
     }
@@ -70,6 +79,40 @@ impl MetricsCsv {
         writeln!(self.out, "{text}")
             .and_then(|_| self.out.flush())
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
+    }
+}
+
+/// Appends one row per logging step to `metrics.csv` (empty cells where a value does not apply).
+pub struct MetricsCsv(CsvLog);
+
+impl MetricsCsv {
+    pub fn open(dir: &Path) -> Result<Self> {
+        CsvLog::open(dir, "metrics.csv", METRICS_HEADER).map(Self)
+    }
+}
+
+/// Appends one row per periodic evaluation to `eval.csv`.
+pub struct EvalCsv(CsvLog);
+
+impl EvalCsv {
+    pub fn open(dir: &Path) -> Result<Self> {
+        CsvLog::open(dir, "eval.csv", EVAL_HEADER).map(Self)
+    }
+}
+
+impl Observer for EvalCsv {
+    fn on_log(&mut self, _: &Progress) -> Result<()> {
+        Ok(())
+    }
+    fn on_eval(&mut self, step: u64, seconds: f64, e: &FlowEval) -> Result<()> {
+        let row = format!(
+            "{step},{seconds},{},{},{},{}",
+            e.ess,
+            cell(e.forward_ess),
+            cell(e.mean_log_q_target_samples),
+            cell(e.test_mean_log_q)
+        );
+        self.0.line(&row)
     }
 }
 
@@ -90,7 +133,7 @@ impl Observer for MetricsCsv {
             cell(p.metric("ais_accept")),
             cell(p.metric("step_size"))
         );
-        self.line(&row)
+        self.0.line(&row)
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::error::{Error, Result, check_dim};
+use crate::eval::{EvalConfig, evaluate_flow};
 use crate::flow::Flow;
 use crate::objective::Objective;
 use crate::optim::Adam;
@@ -17,10 +18,13 @@ use crate::rng::{self, Rng};
 use crate::target::Target;
 use crate::train::checkpoint::{Checkpoint, FORMAT, FlowRecord};
 use crate::train::config::{Component, RunConfig, TrainConfig};
-use crate::train::observer::{CheckpointWriter, MetricsCsv, Observer, Progress};
+use crate::train::observer::{CheckpointWriter, EvalCsv, MetricsCsv, Observer, Progress};
 
 /// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
 const TRAIN_STREAM: u64 = 0x0074_7261_696e;
+/// Streams of periodic evaluations (plus the step), apart from training's so that evaluating
+/// never changes what is trained.
+const EVAL_STREAM: u64 = 0x6576_616c << 32;
 
 /// What one step did.
 #[derive(Clone, Debug)]
@@ -107,6 +111,9 @@ impl Trainer {
     pub fn write_to(mut self, dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         self.observers.push(Box::new(MetricsCsv::open(dir)?));
+        if self.train.eval_every > 0 {
+            self.observers.push(Box::new(EvalCsv::open(dir)?));
+        }
         self.observers.push(Box::new(CheckpointWriter::new(dir)));
         Ok(self)
     }
@@ -136,9 +143,14 @@ impl Trainer {
         self.train.steps = steps;
     }
 
-    /// Trains until `train.steps` and writes a final checkpoint.
+    /// Whether `train.max_seconds` of training time are spent.
+    pub fn out_of_time(&self) -> bool {
+        self.train.max_seconds.is_some_and(|m| self.elapsed >= m)
+    }
+
+    /// Trains until `train.steps` (or `train.max_seconds`) and writes a final checkpoint.
     pub fn run(&mut self) -> Result<()> {
-        while self.step < self.train.steps {
+        while self.step < self.train.steps && !self.out_of_time() {
             self.step_once()?;
         }
         if self.last_checkpoint != Some(self.step) {
@@ -188,10 +200,31 @@ impl Trainer {
                 o.on_log(&p)?;
             }
         }
+        if self.train.eval_every > 0 && self.step % self.train.eval_every == 0 {
+            self.evaluate()?;
+        }
         if self.train.checkpoint_every > 0 && self.step % self.train.checkpoint_every == 0 {
             self.checkpoint()?;
         }
         Ok(outcome)
+    }
+
+    /// Evaluates the flow on `train.eval_samples` fresh samples (no AIS) and hands the figures to
+    /// every observer; its time is not training time.
+    fn evaluate(&mut self) -> Result<()> {
+        let cfg = EvalConfig {
+            samples: self.train.eval_samples,
+            chunk: self.train.eval_samples.min(10_000),
+            ais: None,
+            bias_runs: 0,
+            bias_samples: 1,
+        };
+        let mut rng = rng::stream(self.flow_record.seed, EVAL_STREAM + self.step);
+        let eval = evaluate_flow(&self.flow, self.target.as_ref(), &cfg, &Registry::new(), &mut rng)?;
+        for o in &mut self.observers {
+            o.on_eval(self.step, self.elapsed, &eval)?;
+        }
+        Ok(())
     }
 
     /// The run's state now.

@@ -124,3 +124,44 @@ fn resume_refuses_a_target_of_another_dimension() {
     assert!(err.contains("dimension"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn periodic_evaluations_are_written_and_change_nothing_trained() {
+    let reg = Registry::with_builtins();
+    let obj = objective(json!({"name": "kl", "estimator": "path", "batch": 32}));
+    let plain = TrainConfig { steps: 12, lr: 0.02, log_every: 4, ..Default::default() };
+    let mut whole = Trainer::new(&reg, target(), 5, &spec(), &obj, &plain).unwrap();
+    whole.run().unwrap();
+
+    let evaluated = TrainConfig { eval_every: 6, eval_samples: 500, ..plain };
+    let dir = scratch("eval");
+    let mut t = Trainer::new(&reg, target(), 5, &spec(), &obj, &evaluated).unwrap().write_to(&dir).unwrap();
+    t.run().unwrap();
+    assert_eq!(t.flow().params(), whole.flow().params(), "evaluating changed the training");
+    let csv = std::fs::read_to_string(dir.join("eval.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), crate::train::observer::EVAL_HEADER);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.iter().map(|r| r[0]).collect::<Vec<_>>(), ["6", "12"], "{csv}");
+    for r in &rows {
+        let ess: f64 = r[2].parse().unwrap();
+        assert!(ess > 0.0 && ess <= 1.0, "{csv}");
+        // The Gaussian test target has an exact sampler and no test set.
+        assert!(r[4].parse::<f64>().unwrap().is_finite() && r[5].is_empty(), "{csv}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_time_budget_stops_training_with_a_checkpoint() {
+    let reg = Registry::with_builtins();
+    let obj = objective(json!({"name": "kl", "batch": 8}));
+    let train = TrainConfig { steps: 1_000_000, max_seconds: Some(0.05), log_every: 1000, ..Default::default() };
+    let dir = scratch("budget");
+    let mut t = Trainer::new(&reg, target(), 1, &spec(), &obj, &train).unwrap().write_to(&dir).unwrap();
+    t.run().unwrap();
+    assert!(t.step() > 0 && t.step() < 1_000_000, "{} steps", t.step());
+    assert!(t.out_of_time());
+    assert_eq!(crate::train::checkpoint::Checkpoint::read(&dir).unwrap().step, t.step());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
