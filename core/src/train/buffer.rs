@@ -1,5 +1,8 @@
 //! FAB's prioritised replay buffer: AIS samples with their log weights, drawn in proportion to
-//! the weight, oldest evicted first, weights corrected as the flow moves on.
+//! the weight, oldest evicted first. Each entry also keeps `log q` of the flow when its weight
+//! was last set, so that a drawn entry's weight can be brought up to date with the flow that
+//! moved on meanwhile: AIS towards p^2/q gives w ∝ p^2/q / proposal, so a new flow multiplies it
+//! by `q_stored / q_now`.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +20,9 @@ pub struct ReplayBuffer {
     x: Vec<f64>,
     #[serde(with = "crate::train::float_bits")]
     log_w: Vec<f64>,
+    /// `log q` of each entry under the flow its weight refers to.
+    #[serde(with = "crate::train::float_bits")]
+    log_q: Vec<f64>,
     /// The slot written next: the oldest entry once the buffer is full.
     next: usize,
 }
@@ -26,7 +32,7 @@ impl ReplayBuffer {
         if capacity == 0 || dim == 0 {
             return Err(Error::Config("replay buffer: size and dimension must be positive".into()));
         }
-        Ok(Self { dim, capacity, x: Vec::new(), log_w: Vec::new(), next: 0 })
+        Ok(Self { dim, capacity, x: Vec::new(), log_w: Vec::new(), log_q: Vec::new(), next: 0 })
     }
 
     pub fn len(&self) -> usize {
@@ -46,19 +52,37 @@ impl ReplayBuffer {
         &self.log_w
     }
 
-    /// Adds every column with a finite log weight (a zero or undefined weight could never be
-    /// drawn), overwriting the oldest entries when full.
-    pub fn push(&mut self, x: &Batch, log_w: &[f64]) -> Result<()> {
+    /// Stored `log q` (of the flow each weight refers to) of slots `idx`.
+    pub fn stored_log_q(&self, idx: &[usize]) -> Vec<f64> {
+        idx.iter().map(|&i| self.log_q[i]).collect()
+    }
+
+    /// Checks the invariants a deserialised buffer (from a checkpoint) must satisfy.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.log_w.len();
+        if self.log_q.len() != n || self.x.len() != n * self.dim || n > self.capacity || self.next >= self.capacity {
+            return Err(Error::Config("replay buffer in the checkpoint is inconsistent".into()));
+        }
+        Ok(())
+    }
+
+    /// Adds every column with a finite log weight and log q (a zero or undefined weight could
+    /// never be drawn), overwriting the oldest entries when full.
+    pub fn push(&mut self, x: &Batch, log_w: &[f64], log_q: &[f64]) -> Result<()> {
         check_dim("replay buffer point dimension", x.nrows(), self.dim)?;
         check_dim("replay buffer log weights", log_w.len(), x.ncols())?;
-        for (j, &lw) in log_w.iter().enumerate().filter(|(_, w)| w.is_finite()) {
+        check_dim("replay buffer log q", log_q.len(), x.ncols())?;
+        for (j, (&lw, &lq)) in log_w.iter().zip(log_q).enumerate().filter(|(_, (w, q))| w.is_finite() && q.is_finite())
+        {
             let col = x.column(j);
             if self.len() < self.capacity {
                 self.x.extend(col.iter());
                 self.log_w.push(lw);
+                self.log_q.push(lq);
             } else {
                 self.x[self.next * self.dim..(self.next + 1) * self.dim].copy_from_slice(col.as_slice());
                 self.log_w[self.next] = lw;
+                self.log_q[self.next] = lq;
             }
             self.next = (self.next + 1) % self.capacity;
         }
@@ -94,17 +118,21 @@ impl ReplayBuffer {
         b
     }
 
-    /// Adds `min(delta_j, max_log_adjust)` to the log weight of slot `idx[j]`, once per distinct
-    /// slot (a slot drawn twice in a batch is one stored sample, corrected once).
-    pub fn adjust(&mut self, idx: &[usize], delta: &[f64], max_log_adjust: f64) -> Result<()> {
-        check_dim("replay buffer adjustments", delta.len(), idx.len())?;
+    /// Brings the weights of slots `idx` up to date with a flow whose `log q` there is
+    /// `log_q_now`: `log w += log q_stored - log q_now`, then `log q_stored = log q_now`; once per
+    /// distinct slot (a slot drawn twice in a batch is one stored sample). Non-finite values
+    /// leave the slot as it was.
+    pub fn adjust(&mut self, idx: &[usize], log_q_now: &[f64]) -> Result<()> {
+        check_dim("replay buffer adjustments", log_q_now.len(), idx.len())?;
+        if let Some(&i) = idx.iter().find(|&&i| i >= self.len()) {
+            return Err(Error::Dim(format!("replay buffer slot {i} of {}", self.len())));
+        }
         let mut done = vec![false; self.len()];
-        for (&i, &d) in idx.iter().zip(delta) {
-            if i >= self.len() {
-                return Err(Error::Dim(format!("replay buffer slot {i} of {}", self.len())));
-            }
-            if !done[i] && !d.is_nan() {
-                self.log_w[i] += d.min(max_log_adjust);
+        for (&i, &q) in idx.iter().zip(log_q_now) {
+            let w = self.log_w[i] + self.log_q[i] - q;
+            if !done[i] && w.is_finite() {
+                self.log_w[i] = w;
+                self.log_q[i] = q;
                 done[i] = true;
             }
         }
@@ -124,8 +152,8 @@ mod tests {
     fn draws_in_proportion_to_weights() {
         let mut b = ReplayBuffer::new(1, 10).unwrap();
         // Weights 1 : 2 : 5 : 0 (the -inf entry is not stored), at a large common offset.
-        b.push(&line(&[0.0, 1.0, 2.0, 3.0]), &[700.0, 700.0 + 2f64.ln(), 700.0 + 5f64.ln(), f64::NEG_INFINITY])
-            .unwrap();
+        let lw = [700.0, 700.0 + 2f64.ln(), 700.0 + 5f64.ln(), f64::NEG_INFINITY];
+        b.push(&line(&[0.0, 1.0, 2.0, 3.0]), &lw, &[0.0; 4]).unwrap();
         assert_eq!(b.len(), 3);
         let n = 80_000;
         let idx = b.sample(n, &mut crate::rng::stream(4, 0)).unwrap();
@@ -140,23 +168,28 @@ mod tests {
     #[test]
     fn evicts_oldest_first() {
         let mut b = ReplayBuffer::new(1, 3).unwrap();
-        b.push(&line(&[1.0, 2.0]), &[0.0, 0.0]).unwrap();
-        b.push(&line(&[3.0, 4.0, 5.0]), &[0.0, 0.1, 0.2]).unwrap();
+        b.push(&line(&[1.0, 2.0]), &[0.0, 0.0], &[0.0; 2]).unwrap();
+        b.push(&line(&[3.0, 4.0, 5.0]), &[0.0, 0.1, 0.2], &[0.0; 3]).unwrap();
         let mut kept: Vec<f64> = b.points(&[0, 1, 2]).iter().cloned().collect();
         kept.sort_by(f64::total_cmp);
         assert_eq!(kept, vec![3.0, 4.0, 5.0]);
-        b.push(&line(&[6.0]), &[0.3]).unwrap();
+        b.push(&line(&[6.0]), &[0.3], &[0.0]).unwrap();
         let mut kept: Vec<f64> = b.points(&[0, 1, 2]).iter().cloned().collect();
         kept.sort_by(f64::total_cmp);
         assert_eq!(kept, vec![4.0, 5.0, 6.0]);
     }
 
     #[test]
-    fn adjusts_each_drawn_slot_once_with_clipping() {
+    fn adjusts_each_drawn_slot_once_from_its_stored_log_q() {
         let mut b = ReplayBuffer::new(1, 4).unwrap();
-        b.push(&line(&[0.0, 1.0, 2.0, 3.0]), &[0.0, 1.0, 2.0, 3.0]).unwrap();
-        b.adjust(&[1, 3, 1, 0], &[0.5, 5.0, 0.5, -2.0], 2.0).unwrap();
-        assert_eq!(b.log_weights(), &[-2.0, 1.5, 2.0, 5.0]);
-        assert!(b.adjust(&[7], &[0.0], 1.0).is_err());
+        b.push(&line(&[0.0, 1.0, 2.0, 3.0]), &[0.0, 1.0, 2.0, 3.0], &[-1.0, -2.0, -3.0, -4.0]).unwrap();
+        b.adjust(&[1, 3, 1, 0], &[-2.5, -9.0, -2.5, 1.0]).unwrap();
+        assert_eq!(b.log_weights(), &[-2.0, 1.5, 2.0, 8.0]);
+        assert_eq!(b.stored_log_q(&[0, 1, 2, 3]), vec![1.0, -2.5, -3.0, -9.0]);
+        // A second adjustment with the same flow changes nothing.
+        b.adjust(&[1, 3], &[-2.5, -9.0]).unwrap();
+        assert_eq!(b.log_weights(), &[-2.0, 1.5, 2.0, 8.0]);
+        assert!(b.adjust(&[7], &[0.0]).is_err());
+        assert!(b.validate().is_ok());
     }
 }

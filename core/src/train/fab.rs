@@ -47,7 +47,8 @@ pub struct BufferConfig {
     pub batches_per_ais: usize,
     /// Points per gradient step (default: the objective's `batch`).
     pub batch: Option<usize>,
-    /// Upper clip of the weight correction `q_old(x) / q_new(x)` (as a ratio).
+    /// Upper clip of the staleness factor `q_stored(x) / q_now(x)` that weights a drawn point's
+    /// term in the loss (as a ratio).
     pub max_w_adjust: f64,
 }
 
@@ -112,7 +113,7 @@ pub struct Fab {
     annealer: Option<Annealer>,
     state: FabState,
     /// Buffer slots of the last gradient batch with their `log q` before the update.
-    last_draw: Option<(Vec<usize>, Batch, Vec<f64>)>,
+    last_draw: Option<(Vec<usize>, Vec<f64>)>,
 }
 
 impl Fab {
@@ -201,7 +202,8 @@ impl Fab {
         let mut first = due;
         while first || self.state.buffer.as_ref().is_some_and(|b| b.len() < bc.min) {
             let ais = self.ais_batch(flow, target, rng)?;
-            self.state.buffer.as_mut().expect("created above").push(&ais.x, &ais.log_w)?;
+            let log_q = flow.log_q(&ais.x)?;
+            self.state.buffer.as_mut().expect("created above").push(&ais.x, &ais.log_w, &log_q)?;
             // Only finite values are kept: they go into the checkpoint, where JSON has no NaN.
             self.state.last_ais_metrics = ais.metrics.into_iter().filter(|(_, v)| v.is_finite()).collect();
             first = false;
@@ -211,17 +213,27 @@ impl Fab {
         let m = bc.batch.unwrap_or(self.config.batch);
         let idx = buffer.sample(m, rng)?;
         let x = buffer.points(&idx);
-        let (log_q, grad) = flow.grad_theta_log_q(&x, &vec![-1.0 / m as f64; m])?;
-        let loss = -mean(&log_q);
-        self.last_draw = Some((idx, x, log_q));
+        // The points were drawn with weights for the flow of their last update; each term of
+        // -mean(log q) is reweighted by q_stored / q_now (clipped) for the flow's drift since.
+        let rec = flow.inverse_record(&x)?;
+        let stale: Vec<f64> = buffer
+            .stored_log_q(&idx)
+            .iter()
+            .zip(&rec.log_q)
+            .map(|(old, now)| (old - now).exp().min(bc.max_w_adjust))
+            .collect();
+        let weights: Vec<f64> = stale.iter().map(|s| -s / m as f64).collect();
+        let loss = weights.iter().zip(&rec.log_q).map(|(w, q)| w * q).sum();
+        let grad = flow.grad_theta_recorded(&rec, &weights)?;
+        self.last_draw = Some((idx, rec.log_q));
         Ok(ObjectiveOutput { loss, grad, metrics: self.state.last_ais_metrics.clone() })
     }
 }
 
 #[cfg(test)]
 impl Fab {
-    /// The last buffer batch: slots, points and `log q` before the update.
-    pub(crate) fn last_draw_for_tests(&self) -> (Vec<usize>, Batch, Vec<f64>) {
+    /// The last buffer batch: slots and `log q` before the update.
+    pub(crate) fn last_draw_for_tests(&self) -> (Vec<usize>, Vec<f64>) {
         self.last_draw.clone().expect("a buffer batch was drawn")
     }
 }
@@ -257,17 +269,14 @@ impl Objective for Fab {
         Ok(ObjectiveOutput { loss, grad, metrics: ais.metrics })
     }
 
-    /// Corrects the stored weights of the last buffer batch for the change of the flow:
-    /// `log w += log q_old(x) - log q_new(x)`, clipped above at `ln max_w_adjust`.
-    fn after_update(&mut self, flow: &Flow) -> Result<()> {
-        let (Some((idx, x, log_q_old)), Some(bc), Some(buffer)) =
-            (self.last_draw.take(), self.config.buffer.as_ref(), self.state.buffer.as_mut())
-        else {
+    /// Brings the stored weights of the last buffer batch up to date with the flow it was drawn
+    /// under (only for applied steps: a skipped step leaves the buffer as it was). The update just
+    /// made is accounted for the next time a point is drawn.
+    fn after_update(&mut self, _flow: &Flow) -> Result<()> {
+        let (Some((idx, log_q)), Some(buffer)) = (self.last_draw.take(), self.state.buffer.as_mut()) else {
             return Ok(());
         };
-        let log_q_new = flow.log_q(&x)?;
-        let delta: Vec<f64> = log_q_old.iter().zip(&log_q_new).map(|(o, n)| o - n).collect();
-        buffer.adjust(&idx, &delta, bc.max_w_adjust.ln())
+        buffer.adjust(&idx, &log_q)
     }
 
     fn state(&self) -> Value {
@@ -280,6 +289,9 @@ impl Objective for Fab {
 
     fn set_state(&mut self, state: &Value) -> Result<()> {
         let s: FabState = parse_config("fab objective state", state)?;
+        if let Some(b) = &s.buffer {
+            b.validate()?;
+        }
         if let Some(a) = self.annealer.as_mut() {
             a.set_state(&s.kernels)?;
         }
