@@ -24,6 +24,7 @@
 //! [train]
 //! steps = 1000
 //! lr = 5e-4
+//! lr_final = 5e-5     # cosine decay to this over `steps`; absent: constant
 //! weight_decay = 0.0   # decoupled (AdamW); 0 is plain Adam
 //! clip_norm = 100.0    # gradient-norm clip; absent: none
 //! log_every = 10       # rows of metrics.csv
@@ -81,6 +82,9 @@ impl Component {
 pub struct TrainConfig {
     pub steps: u64,
     pub lr: f64,
+    /// With a value, the learning rate falls from `lr` to `lr_final` over `steps` along a half
+    /// cosine; without, it stays at `lr`.
+    pub lr_final: Option<f64>,
     pub weight_decay: f64,
     pub clip_norm: Option<f64>,
     pub log_every: u64,
@@ -100,6 +104,7 @@ impl Default for TrainConfig {
         Self {
             steps: 1000,
             lr: 1e-3,
+            lr_final: None,
             weight_decay: 0.0,
             clip_norm: None,
             log_every: 10,
@@ -112,6 +117,17 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The learning rate of the step after `step` steps.
+    pub fn lr_at(&self, step: u64) -> f64 {
+        match self.lr_final {
+            Some(end) if self.steps > 0 => {
+                let progress = (step as f64 / self.steps as f64).min(1.0);
+                end + 0.5 * (self.lr - end) * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+            _ => self.lr,
+        }
+    }
+
     /// The optimiser settings.
     pub fn adam(&self) -> AdamConfig {
         AdamConfig { lr: self.lr, weight_decay: self.weight_decay, clip_norm: self.clip_norm, ..AdamConfig::default() }
@@ -138,6 +154,10 @@ mod tests {
         assert_eq!(cfg.train.checkpoint_every, 100);
         assert_eq!(cfg.train.adam().clip_norm, Some(100.0));
         assert_eq!(cfg.flow.layers.len(), 1);
+        assert_eq!(cfg.train.lr_at(0), cfg.train.lr);
+        assert!((cfg.train.lr_at(cfg.train.steps / 2) - 0.5 * (5e-4 + 5e-5)).abs() < 1e-15);
+        assert!((cfg.train.lr_at(cfg.train.steps) - 5e-5).abs() < 1e-18);
+        assert!((cfg.train.lr_at(10 * cfg.train.steps) - 5e-5).abs() < 1e-18);
         let bad = toml_text.replace("log_every", "log_evry");
         let msg = toml::from_str::<RunConfig>(&bad).unwrap_err().to_string();
         assert!(msg.contains("log_evry"), "{msg}");

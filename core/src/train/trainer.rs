@@ -64,6 +64,9 @@ impl Trainer {
         if train.log_every == 0 {
             return Err(Error::Config("train.log_every must be at least 1".into()));
         }
+        if train.lr_final.is_some_and(|l| !(l > 0.0 && l.is_finite())) {
+            return Err(Error::Config("train.lr_final must be a positive number".into()));
+        }
         let dim = target.dim();
         let built = registry.flow(dim, flow, seed)?;
         let optimiser = Adam::new(train.adam(), built.n_params())?;
@@ -173,6 +176,7 @@ impl Trainer {
         let outcome = match self.objective.estimate(&self.flow, self.target.as_ref(), &mut self.rng) {
             Ok(o) if o.loss.is_finite() && o.grad.iter().all(|g| g.is_finite()) => {
                 let mut p = self.flow.params();
+                self.optimiser.config.lr = self.train.lr_at(self.step);
                 let norm = self.optimiser.step(&mut p, &o.grad)?;
                 self.flow.set_params(&p)?;
                 self.objective.after_update(&self.flow)?;
