@@ -161,8 +161,10 @@ impl Mlp {
             let (wr, br) = self.ranges(l);
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
             let bias = &params[br];
-            let mut a = DMatrix::from_element(fan_out, n, T::ZERO);
-            a.as_mut_slice().chunks_exact_mut(fan_out).for_each(|c| c.copy_from_slice(bias));
+            // The bias in every column, written once (no zero fill first).
+            let mut buf = Vec::with_capacity(fan_out * n);
+            (0..n).for_each(|_| buf.extend_from_slice(bias));
+            let mut a = DMatrix::from_vec(fan_out, n, buf);
             let (w, x) = (&params[wr], h.as_slice());
             gemm(fan_out, fan_in, n, w, plain(fan_out), x, plain(fan_in), T::ONE, a.as_mut_slice());
             let last = l + 1 == self.layers();

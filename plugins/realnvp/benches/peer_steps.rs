@@ -10,54 +10,15 @@
 //! script; the flow's default shard size unless `--shard`; f64 conditioners unless
 //! `--precision mixed`, the `realnvp` entry's `precision` key).
 
+mod peer_rows;
+
 use std::time::Instant;
 
-use serde_json::json;
-
 use bootflow_core::Registry;
-use bootflow_core::registry::{FlowSpec, parse_config};
-use bootflow_core::train::config::{Component, TrainConfig};
-use bootflow_core::train::trainer::Trainer;
 
-/// One row of the comparison: step kind, dimension, couplings, hidden width, batch.
-struct Row {
-    name: &'static str,
-    fab: bool,
-    dim: usize,
-    couplings: usize,
-    hidden: usize,
-    batch: usize,
-}
-
-const ROWS: [Row; 6] = [
-    Row { name: "kl-d16-b1024", fab: false, dim: 16, couplings: 8, hidden: 256, batch: 1024 },
-    Row { name: "fab-d16-b1024", fab: true, dim: 16, couplings: 10, hidden: 160, batch: 1024 },
-    Row { name: "kl-d16-b128", fab: false, dim: 16, couplings: 8, hidden: 256, batch: 128 },
-    Row { name: "fab-d16-b128", fab: true, dim: 16, couplings: 10, hidden: 256, batch: 128 },
-    Row { name: "kl-d2-b128", fab: false, dim: 2, couplings: 15, hidden: 80, batch: 128 },
-    Row { name: "fab-d2-b128", fab: true, dim: 2, couplings: 15, hidden: 80, batch: 128 },
-];
+use peer_rows::{ROWS, Row, registry, trainer};
 
 const WARMUP: usize = 3;
-
-fn registry() -> Registry {
-    let mut reg = Registry::with_builtins();
-    bootflow_realnvp::register(&mut reg).expect("realnvp registers");
-    bootflow_hmc::register(&mut reg).expect("hmc registers");
-    bootflow_manywell::register(&mut reg).expect("manywell registers");
-    reg
-}
-
-fn objective(row: &Row) -> Component {
-    let cfg = if row.fab {
-        json!({"form": "p", "batch": row.batch, "n_intermediate": 2, "kernel": "hmc", "adapt": false,
-               "kernel_config": {"n_leapfrog": 5, "step_size": 0.1}})
-    } else {
-        json!({"estimator": "g3", "batch": row.batch})
-    };
-    let name = if row.fab { "fab" } else { "kl" };
-    Component { name: name.into(), params: cfg.as_object().expect("an object").clone() }
-}
 
 /// How a row is run: threads are set by the pool around it.
 struct Setup {
@@ -66,20 +27,9 @@ struct Setup {
     precision: String,
 }
 
-fn trainer(reg: &Registry, row: &Row, setup: &Setup) -> Trainer {
-    let target = reg.target("manywell", &json!({"dim": row.dim})).expect("manywell target");
-    let layers = json!({"layers": [{"type": "realnvp", "couplings": row.couplings,
-                                    "hidden": [row.hidden, row.hidden], "mask": "halves",
-                                    "precision": setup.precision}]});
-    let mut spec: FlowSpec = parse_config("flow", &layers).expect("flow spec");
-    spec.shard = setup.shard;
-    let train = TrainConfig { lr: 1e-4, log_every: u64::MAX, ..Default::default() };
-    Trainer::new(reg, target, 0, &spec, &objective(row), &train).expect("trainer")
-}
-
 /// Median and minimum milliseconds of `setup.repeat` steps after the warm-up.
 fn time_row(reg: &Registry, row: &Row, setup: &Setup) -> (f64, f64) {
-    let mut t = trainer(reg, row, setup);
+    let mut t = trainer(reg, row, setup.shard, &setup.precision, 1e-4);
     for _ in 0..WARMUP {
         t.step_once().expect("step");
     }
