@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::real::Real;
+
 /// Slope of `leaky_relu` for negative inputs.
 const LEAKY_SLOPE: f64 = 0.01;
 
@@ -17,26 +19,26 @@ pub enum Activation {
     Silu,
 }
 
-fn sigmoid(a: f64) -> f64 {
-    1.0 / (1.0 + (-a).exp())
+fn sigmoid<T: Real>(a: T) -> T {
+    T::ONE / (T::ONE + (-a).exp())
 }
 
 impl Activation {
-    /// `f(a)`.
+    /// `f(a)`, in the scalar type of the pass.
     #[inline]
-    pub fn apply(self, a: f64) -> f64 {
+    pub fn apply<T: Real>(self, a: T) -> T {
         match self {
-            Activation::Relu => a.max(0.0),
+            Activation::Relu => a.max(T::ZERO),
             Activation::Tanh => a.tanh(),
             Activation::LeakyRelu => {
-                if a > 0.0 {
+                if a > T::ZERO {
                     a
                 } else {
-                    LEAKY_SLOPE * a
+                    T::from_f64(LEAKY_SLOPE) * a
                 }
             }
             Activation::Elu => {
-                if a > 0.0 {
+                if a > T::ZERO {
                     a
                 } else {
                     a.exp_m1()
@@ -54,33 +56,33 @@ impl Activation {
 
     /// `f'(a)` from `h = f(a)`; `a` is read only when [`Activation::needs_pre`].
     #[inline]
-    pub fn derivative(self, a: f64, h: f64) -> f64 {
+    pub fn derivative<T: Real>(self, a: T, h: T) -> T {
         match self {
             Activation::Relu => {
-                if h > 0.0 {
-                    1.0
+                if h > T::ZERO {
+                    T::ONE
                 } else {
-                    0.0
+                    T::ZERO
                 }
             }
-            Activation::Tanh => 1.0 - h * h,
+            Activation::Tanh => T::ONE - h * h,
             Activation::LeakyRelu => {
-                if h > 0.0 {
-                    1.0
+                if h > T::ZERO {
+                    T::ONE
                 } else {
-                    LEAKY_SLOPE
+                    T::from_f64(LEAKY_SLOPE)
                 }
             }
             Activation::Elu => {
-                if h > 0.0 {
-                    1.0
+                if h > T::ZERO {
+                    T::ONE
                 } else {
-                    h + 1.0
+                    h + T::ONE
                 }
             }
             Activation::Silu => {
                 let s = sigmoid(a);
-                s + h * (1.0 - s)
+                s + h * (T::ONE - s)
             }
         }
     }

@@ -3,60 +3,21 @@
 //!
 //! Parameters are one vector, layer by layer: the weight matrix `W_l` (`out x in`, column-major)
 //! followed by the bias `b_l`. Hidden layers apply the activation; the last layer is linear.
-//! Every product goes to matrixmultiply with explicit strides, so products with `W^T` and
-//! `X^T` read the stored matrices in place and small shapes (a 1-wide input, a 2-row output)
-//! use the same packed kernel as large ones.
+//!
+//! The parameters are always f64 (the optimiser's copy). With [`Precision::Mixed`] the network
+//! also keeps an f32 copy, refreshed whenever the parameters are set, and a pass runs its
+//! products, activations and backward step in f32: inputs and output cotangents are rounded to
+//! f32 on entry, outputs and input cotangents widened to f64 on exit, and parameter gradients
+//! (accumulated over the batch in f32) are added to the caller's f64 gradient.
 
-use nalgebra::DMatrixView;
+use nalgebra::{DMatrix, DMatrixView};
 
 use bootflow_core::{Batch, Rng, rng};
 
 use crate::activation::Activation;
-
-/// Strides `(row, column)` of a matrix in a slice.
-type Strides = (usize, usize);
-
-/// Strides of a stored column-major matrix with `rows` rows.
-fn plain(rows: usize) -> Strides {
-    (1, rows)
-}
-
-/// Strides of the transpose of a stored column-major matrix with `rows` rows.
-fn transposed(rows: usize) -> Strides {
-    (rows, 1)
-}
-
-/// Whether every element of an `m x k` matrix with strides `s` lies inside `len` elements.
-fn fits(m: usize, k: usize, s: Strides, len: usize) -> bool {
-    m == 0 || k == 0 || (m - 1) * s.0 + (k - 1) * s.1 < len
-}
-
-/// `C = A B + beta C` for `A` (`m x k`) and `B` (`k x n`) given by strides, and `C` a contiguous
-/// column-major `m x n` matrix.
-#[allow(clippy::too_many_arguments)]
-fn gemm(m: usize, k: usize, n: usize, a: &[f64], sa: Strides, b: &[f64], sb: Strides, beta: f64, c: &mut [f64]) {
-    assert!(fits(m, k, sa, a.len()) && fits(k, n, sb, b.len()) && c.len() == m * n, "gemm shapes");
-    // SAFETY: the assertion keeps every element matrixmultiply addresses inside its slice; `c`
-    // is borrowed mutably and so aliases neither input.
-    unsafe {
-        matrixmultiply::dgemm(
-            m,
-            k,
-            n,
-            1.0,
-            a.as_ptr(),
-            sa.0 as isize,
-            sa.1 as isize,
-            b.as_ptr(),
-            sb.0 as isize,
-            sb.1 as isize,
-            beta,
-            c.as_mut_ptr(),
-            1,
-            m as isize,
-        );
-    }
-}
+use crate::gemm::{gemm, plain, transposed};
+use crate::precision::Precision;
+use crate::real::Real;
 
 /// Dense network `widths[0] -> widths[1] -> ... -> widths[last]`.
 #[derive(Clone, Debug)]
@@ -66,13 +27,24 @@ pub struct Mlp {
     params: Vec<f64>,
     /// Start of `W_l` in `params`; `b_l` follows it.
     offsets: Vec<usize>,
+    precision: Precision,
+    /// `params` rounded to f32 under [`Precision::Mixed`]; empty otherwise.
+    params32: Vec<f32>,
 }
 
-/// Activations of a recorded pass: the input of every layer and, only for activations whose
-/// derivative needs them, the pre-activations of the hidden layers.
-pub struct MlpTape {
-    inputs: Vec<Batch>,
-    pre: Vec<Batch>,
+/// Activations of a recorded pass in its scalar type: the input of every layer and, only for
+/// activations whose derivative needs them, the pre-activations of the hidden layers.
+struct Record<T: Real> {
+    inputs: Vec<DMatrix<T>>,
+    pre: Vec<DMatrix<T>>,
+}
+
+/// A recorded pass, in the precision it ran in.
+pub struct MlpTape(TapeData);
+
+enum TapeData {
+    F64(Record<f64>),
+    F32(Record<f32>),
 }
 
 impl Mlp {
@@ -101,7 +73,19 @@ impl Mlp {
                 w.iter_mut().for_each(|v| *v *= std);
             }
         }
-        Self { widths: widths.to_vec(), activation, params, offsets }
+        let precision = Precision::F64;
+        Self { widths: widths.to_vec(), activation, params, offsets, precision, params32: Vec::new() }
+    }
+
+    /// The same network running its passes in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self.refresh_f32();
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn n_params(&self) -> usize {
@@ -115,6 +99,16 @@ impl Mlp {
     /// Replaces the parameters; the caller checks the length.
     pub fn set_params(&mut self, p: &[f64]) {
         self.params.copy_from_slice(p);
+        self.refresh_f32();
+    }
+
+    /// Rounds the parameters into the f32 copy of a mixed-precision network, once per update
+    /// rather than once per pass.
+    fn refresh_f32(&mut self) {
+        self.params32.clear();
+        if self.precision == Precision::Mixed {
+            self.params32.extend(self.params.iter().map(|v| *v as f32));
+        }
     }
 
     fn layers(&self) -> usize {
@@ -129,6 +123,36 @@ impl Mlp {
 
     /// Output (`widths[last] x n`) for the input batch, and the tape when `record`.
     pub fn forward(&self, x: Batch, record: bool) -> (Batch, Option<MlpTape>) {
+        match self.precision {
+            Precision::F64 => {
+                let (out, rec) = self.forward_in(&self.params, x, record);
+                (out, rec.map(|r| MlpTape(TapeData::F64(r))))
+            }
+            Precision::Mixed => {
+                let (out, rec) = self.forward_in(&self.params32, x.map(|v| v as f32), record);
+                (out.map(f64::from), rec.map(|r| MlpTape(TapeData::F32(r))))
+            }
+        }
+    }
+
+    /// Cotangent of the input given the cotangent of the output; adds the parameter cotangent
+    /// (summed over the batch) into `g_params` when given.
+    pub fn backward(&self, tape: &MlpTape, g_out: Batch, g_params: Option<&mut [f64]>) -> Batch {
+        match &tape.0 {
+            TapeData::F64(rec) => self.backward_in(&self.params, rec, g_out, g_params),
+            TapeData::F32(rec) => {
+                let mut g32 = g_params.as_ref().map(|_| vec![0.0f32; self.n_params()]);
+                let g_in = self.backward_in(&self.params32, rec, g_out.map(|v| v as f32), g32.as_deref_mut());
+                if let (Some(gp), Some(g32)) = (g_params, g32) {
+                    gp.iter_mut().zip(&g32).for_each(|(g, v)| *g += f64::from(*v));
+                }
+                g_in.map(f64::from)
+            }
+        }
+    }
+
+    /// [`Mlp::forward`] with the parameters `params` in the pass's scalar type.
+    fn forward_in<T: Real>(&self, params: &[T], x: DMatrix<T>, record: bool) -> (DMatrix<T>, Option<Record<T>>) {
         let n = x.ncols();
         let mut inputs = Vec::with_capacity(if record { self.layers() } else { 0 });
         let mut pre = Vec::new();
@@ -136,11 +160,13 @@ impl Mlp {
         for l in 0..self.layers() {
             let (wr, br) = self.ranges(l);
             let (fan_in, fan_out) = (self.widths[l], self.widths[l + 1]);
-            let bias = &self.params[br];
-            let mut a = Batch::zeros(fan_out, n);
-            a.as_mut_slice().chunks_exact_mut(fan_out).for_each(|c| c.copy_from_slice(bias));
-            let (w, x) = (&self.params[wr], h.as_slice());
-            gemm(fan_out, fan_in, n, w, plain(fan_out), x, plain(fan_in), 1.0, a.as_mut_slice());
+            let bias = &params[br];
+            // The bias in every column, written once (no zero fill first).
+            let mut buf = Vec::with_capacity(fan_out * n);
+            (0..n).for_each(|_| buf.extend_from_slice(bias));
+            let mut a = DMatrix::from_vec(fan_out, n, buf);
+            let (w, x) = (&params[wr], h.as_slice());
+            gemm(fan_out, fan_in, n, w, plain(fan_out), x, plain(fan_in), T::ONE, a.as_mut_slice());
             let last = l + 1 == self.layers();
             let act = self.activation;
             let next = if last {
@@ -158,12 +184,17 @@ impl Mlp {
             }
             h = next;
         }
-        (h, record.then_some(MlpTape { inputs, pre }))
+        (h, record.then_some(Record { inputs, pre }))
     }
 
-    /// Cotangent of the input given the cotangent of the output; adds the parameter cotangent
-    /// (summed over the batch) into `g_params` when given.
-    pub fn backward(&self, tape: &MlpTape, g_out: Batch, mut g_params: Option<&mut [f64]>) -> Batch {
+    /// [`Mlp::backward`] with the parameters `params` in the pass's scalar type.
+    fn backward_in<T: Real>(
+        &self,
+        params: &[T],
+        tape: &Record<T>,
+        g_out: DMatrix<T>,
+        mut g_params: Option<&mut [T]>,
+    ) -> DMatrix<T> {
         let mut g = g_out;
         for l in (0..self.layers()).rev() {
             let (wr, br) = self.ranges(l);
@@ -173,15 +204,25 @@ impl Mlp {
             if let Some(gp) = g_params.as_deref_mut() {
                 // dW += G X^T, db += row sums of G.
                 let (x, dw) = (input.as_slice(), &mut gp[wr.clone()]);
-                gemm(fan_out, n, fan_in, g.as_slice(), plain(fan_out), x, transposed(fan_in), 1.0, dw);
+                gemm(fan_out, n, fan_in, g.as_slice(), plain(fan_out), x, transposed(fan_in), T::ONE, dw);
                 let db = &mut gp[br];
                 for col in g.as_slice().chunks_exact(fan_out) {
-                    db.iter_mut().zip(col).for_each(|(d, v)| *d += v);
+                    db.iter_mut().zip(col).for_each(|(d, v)| *d += *v);
                 }
             }
-            let mut g_in = Batch::zeros(fan_in, n);
-            let w = &self.params[wr];
-            gemm(fan_in, fan_out, n, w, transposed(fan_out), g.as_slice(), plain(fan_out), 0.0, g_in.as_mut_slice());
+            let mut g_in = DMatrix::from_element(fan_in, n, T::ZERO);
+            let w = &params[wr];
+            gemm(
+                fan_in,
+                fan_out,
+                n,
+                w,
+                transposed(fan_out),
+                g.as_slice(),
+                plain(fan_out),
+                T::ZERO,
+                g_in.as_mut_slice(),
+            );
             if l > 0 {
                 let act = self.activation;
                 let h = input;
@@ -190,7 +231,7 @@ impl Mlp {
                     // The same products as `derivative` (g * 1 or g * 0), in a branch-free loop
                     // the compiler vectorises.
                     for (gv, hv) in g_in.as_mut_slice().iter_mut().zip(h.as_slice()) {
-                        *gv *= if *hv > 0.0 { 1.0 } else { 0.0 };
+                        *gv *= if *hv > T::ZERO { T::ONE } else { T::ZERO };
                     }
                 } else {
                     for ((gv, av), hv) in g_in.as_mut_slice().iter_mut().zip(a.as_slice()).zip(h.as_slice()) {
@@ -204,14 +245,18 @@ impl Mlp {
     }
 
     /// Smallest |pre-activation| of the hidden layers in a recorded pass (how far it is from a
-    /// ReLU kink), recomputed from the recorded layer inputs; tests use it to keep finite
+    /// ReLU kink), recomputed in f64 from the recorded layer inputs; tests use it to keep finite
     /// differences away from kinks.
     pub fn min_abs_pre_activation(&self, tape: &MlpTape) -> f64 {
+        let inputs: Vec<Batch> = match &tape.0 {
+            TapeData::F64(r) => r.inputs.clone(),
+            TapeData::F32(r) => r.inputs.iter().map(|m| m.map(f64::from)).collect(),
+        };
         let mut m = f64::INFINITY;
-        for l in 0..self.layers() - 1 {
+        for (l, input) in inputs.iter().enumerate().take(self.layers() - 1) {
             let (wr, br) = self.ranges(l);
             let w = DMatrixView::from_slice(&self.params[wr], self.widths[l + 1], self.widths[l]);
-            let a = w * &tape.inputs[l];
+            let a = w * input;
             for col in a.as_slice().chunks_exact(self.widths[l + 1]) {
                 m = col.iter().zip(&self.params[br.clone()]).fold(m, |m, (v, b)| m.min((v + b).abs()));
             }
@@ -260,6 +305,38 @@ mod tests {
                 1e-5,
             );
             assert!(rel_error(&gp, &fd) < 1e-7, "{act:?} params");
+        }
+    }
+
+    /// Largest element-wise difference of `a` and `b` relative to the largest |b|.
+    fn scaled_gap(a: &[f64], b: &[f64]) -> f64 {
+        let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        a.iter().zip(b).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale
+    }
+
+    #[test]
+    fn mixed_precision_agrees_with_f64_to_f32_rounding() {
+        let mut r = rng::stream(5, 0);
+        for act in [Activation::Relu, Activation::Tanh, Activation::Silu] {
+            let net = Mlp::new(&[8, 64, 64, 6], act, 1.0, &mut r);
+            let mixed = net.clone().with_precision(Precision::Mixed);
+            let x = random_batch(8, 33, &mut r);
+            let g = random_batch(6, 33, &mut r);
+            let (out, tape) = net.forward(x.clone(), true);
+            let (out32, tape32) = mixed.forward(x, true);
+            let mut gp = vec![0.0; net.n_params()];
+            let mut gp32 = vec![0.0; net.n_params()];
+            let gx = net.backward(tape.as_ref().unwrap(), g.clone(), Some(&mut gp));
+            let gx32 = mixed.backward(tape32.as_ref().unwrap(), g, Some(&mut gp32));
+            // f32 has a unit round-off of 6e-8; sums of 64 products of O(1) terms lose a few
+            // hundred ulps at most relative to the largest entry, far below 1e-5, while any
+            // wrong term (a missing bias, a wrong transpose) moves entries by O(1).
+            for (name, a, b) in [("output", &out32, &out), ("input cotangent", &gx32, &gx)] {
+                let gap = scaled_gap(a.as_slice(), b.as_slice());
+                assert!(gap < 1e-5 && gap > 0.0, "{act:?} {name}: {gap}");
+            }
+            let gap = scaled_gap(&gp32, &gp);
+            assert!(gap < 1e-5 && gap > 0.0, "{act:?} parameter gradient: {gap}");
         }
     }
 

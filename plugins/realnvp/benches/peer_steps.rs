@@ -5,76 +5,35 @@
 //! `LSE(log w + log p~ - log q)`), each followed by its Adam update, on Many Well.
 //!
 //! `cargo bench -p bootflow-realnvp --bench peer_steps [-- ROW ...] [--repeat N] [--threads T]
-//! [--shard S]` prints the median and minimum milliseconds per step of each row (default: every
-//! row, 15 timed steps after 3 warm-up steps, 2 threads, as the peer script; the flow's default
-//! shard size unless `--shard`).
+//! [--shard S] [--precision f64|mixed]` prints the median and minimum milliseconds per step of
+//! each row (default: every row, 15 timed steps after 3 warm-up steps, 2 threads, as the peer
+//! script; the flow's default shard size unless `--shard`; f64 conditioners unless
+//! `--precision mixed`, the `realnvp` entry's `precision` key).
+
+mod peer_rows;
 
 use std::time::Instant;
 
-use serde_json::json;
-
 use bootflow_core::Registry;
-use bootflow_core::registry::{FlowSpec, parse_config};
-use bootflow_core::train::config::{Component, TrainConfig};
-use bootflow_core::train::trainer::Trainer;
 
-/// One row of the comparison: step kind, dimension, couplings, hidden width, batch.
-struct Row {
-    name: &'static str,
-    fab: bool,
-    dim: usize,
-    couplings: usize,
-    hidden: usize,
-    batch: usize,
-}
-
-const ROWS: [Row; 6] = [
-    Row { name: "kl-d16-b1024", fab: false, dim: 16, couplings: 8, hidden: 256, batch: 1024 },
-    Row { name: "fab-d16-b1024", fab: true, dim: 16, couplings: 10, hidden: 160, batch: 1024 },
-    Row { name: "kl-d16-b128", fab: false, dim: 16, couplings: 8, hidden: 256, batch: 128 },
-    Row { name: "fab-d16-b128", fab: true, dim: 16, couplings: 10, hidden: 256, batch: 128 },
-    Row { name: "kl-d2-b128", fab: false, dim: 2, couplings: 15, hidden: 80, batch: 128 },
-    Row { name: "fab-d2-b128", fab: true, dim: 2, couplings: 15, hidden: 80, batch: 128 },
-];
+use peer_rows::{ROWS, Row, registry, trainer};
 
 const WARMUP: usize = 3;
 
-fn registry() -> Registry {
-    let mut reg = Registry::with_builtins();
-    bootflow_realnvp::register(&mut reg).expect("realnvp registers");
-    bootflow_hmc::register(&mut reg).expect("hmc registers");
-    bootflow_manywell::register(&mut reg).expect("manywell registers");
-    reg
+/// How a row is run: threads are set by the pool around it.
+struct Setup {
+    repeat: usize,
+    shard: Option<usize>,
+    precision: String,
 }
 
-fn objective(row: &Row) -> Component {
-    let cfg = if row.fab {
-        json!({"form": "p", "batch": row.batch, "n_intermediate": 2, "kernel": "hmc", "adapt": false,
-               "kernel_config": {"n_leapfrog": 5, "step_size": 0.1}})
-    } else {
-        json!({"estimator": "g3", "batch": row.batch})
-    };
-    let name = if row.fab { "fab" } else { "kl" };
-    Component { name: name.into(), params: cfg.as_object().expect("an object").clone() }
-}
-
-fn trainer(reg: &Registry, row: &Row, shard: Option<usize>) -> Trainer {
-    let target = reg.target("manywell", &json!({"dim": row.dim})).expect("manywell target");
-    let layers = json!({"layers": [{"type": "realnvp", "couplings": row.couplings,
-                                    "hidden": [row.hidden, row.hidden], "mask": "halves"}]});
-    let mut spec: FlowSpec = parse_config("flow", &layers).expect("flow spec");
-    spec.shard = shard;
-    let train = TrainConfig { lr: 1e-4, log_every: u64::MAX, ..Default::default() };
-    Trainer::new(reg, target, 0, &spec, &objective(row), &train).expect("trainer")
-}
-
-/// Median and minimum milliseconds of `repeat` steps after the warm-up.
-fn time_row(reg: &Registry, row: &Row, repeat: usize, shard: Option<usize>) -> (f64, f64) {
-    let mut t = trainer(reg, row, shard);
+/// Median and minimum milliseconds of `setup.repeat` steps after the warm-up.
+fn time_row(reg: &Registry, row: &Row, setup: &Setup) -> (f64, f64) {
+    let mut t = trainer(reg, row, setup.shard, &setup.precision, 1e-4);
     for _ in 0..WARMUP {
         t.step_once().expect("step");
     }
-    let mut ms: Vec<f64> = (0..repeat)
+    let mut ms: Vec<f64> = (0..setup.repeat.max(1))
         .map(|_| {
             let start = Instant::now();
             t.step_once().expect("step");
@@ -88,21 +47,30 @@ fn time_row(reg: &Registry, row: &Row, repeat: usize, shard: Option<usize>) -> (
 fn main() {
     bootflow_core::memory::keep_freed_memory();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
-    let (mut names, mut repeat, mut threads, mut shard) = (Vec::new(), 15, 2, None);
+    let (mut names, mut threads) = (Vec::new(), 2);
+    let mut setup = Setup { repeat: 15, shard: None, precision: "f64".into() };
     while let Some(a) = args.next() {
+        if a == "--precision" {
+            setup.precision = args.next().expect("f64 or mixed after --precision");
+            continue;
+        }
         let mut value = || args.next().and_then(|v| v.parse().ok()).expect("a positive number after the flag");
         match a.as_str() {
-            "--repeat" => repeat = value(),
+            "--repeat" => setup.repeat = value(),
             "--threads" => threads = value(),
-            "--shard" => shard = Some(value()),
+            "--shard" => setup.shard = Some(value()),
             _ => names.push(a),
         }
     }
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("thread pool");
     let reg = registry();
-    println!("{:<16} {:>10} {:>10}   ({threads} threads, {repeat} timed steps)", "row", "median_ms", "min_ms");
+    let (repeat, precision) = (setup.repeat, &setup.precision);
+    println!(
+        "{:<16} {:>10} {:>10}   ({threads} threads, {repeat} timed steps, {precision})",
+        "row", "median_ms", "min_ms"
+    );
     for row in ROWS.iter().filter(|r| names.is_empty() || names.iter().any(|n| r.name.contains(n.as_str()))) {
-        let (median, min) = pool.install(|| time_row(&reg, row, repeat.max(1), shard));
+        let (median, min) = pool.install(|| time_row(&reg, row, &setup));
         println!("{:<16} {median:>10.1} {min:>10.1}", row.name);
     }
 }

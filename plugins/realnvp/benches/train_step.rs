@@ -10,7 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::DMatrix;
 
 use bootflow_core::{Batch, Flow, Rng, rng};
-use bootflow_realnvp::{Activation, MaskKind, RealNvpConfig};
+use bootflow_realnvp::{Activation, MaskKind, Precision, RealNvpConfig};
 
 const DIM: usize = 16;
 const COUPLINGS: usize = 8;
@@ -27,6 +27,7 @@ fn flow() -> Flow {
         lattice: None,
         scale_bound: 2.0,
         init_scale: 0.5,
+        precision: Precision::F64,
     };
     let layers = bootflow_realnvp::build(DIM, &cfg, 1).expect("valid config");
     let layers = layers.into_iter().map(|l| Box::new(l) as Box<dyn bootflow_core::Bijection>).collect();

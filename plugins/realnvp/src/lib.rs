@@ -16,6 +16,7 @@
 //! lattice = 8              # side L of the L x L lattice, checkerboard only (dim = L * L)
 //! scale_bound = 2.0        # |s| <= scale_bound per coordinate (default 2)
 //! init_scale = 0.0         # last-layer weight std times sqrt(fan_in); 0 = identity start
+//! precision = "f64"        # f64 | mixed: f32 products in the conditioners (default f64)
 //! ```
 //!
 //! From Rust (the same config as JSON):
@@ -33,12 +34,16 @@
 //!
 //! Coupling `k` of an entry initialises its weights from stream `k` of the entry's seed
 //! (`LayerContext::seed`), and `random` masks come from the same seed, so a config and a seed
-//! always rebuild the same flow. Parameters of a coupling are its conditioner's layers in order,
+//! always rebuild the same flow.
+//!
+//! `precision = "mixed"` runs each conditioner's products, activations and backward pass in
+//! f32 from an f32 copy of the parameters (refreshed at every parameter update); the parameters,
+//! their gradients, the bounded log-scale, the affine map and the log-determinant stay f64. Parameters of a coupling are its conditioner's layers in order,
 //! each a column-major weight matrix followed by its bias.
 
 pub mod coupling;
 
-pub use bootflow_nn::{activation, mask, mlp};
+pub use bootflow_nn::{activation, mask, mlp, precision};
 
 use std::sync::Arc;
 
@@ -51,6 +56,7 @@ use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
 pub use activation::Activation;
 pub use coupling::AffineCoupling;
 pub use mask::{MaskKind, Split};
+pub use precision::Precision;
 
 /// Config of one `realnvp` entry (see the crate docs).
 #[derive(Clone, Debug, Deserialize)]
@@ -70,6 +76,8 @@ pub struct RealNvpConfig {
     pub scale_bound: f64,
     #[serde(default)]
     pub init_scale: f64,
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn default_couplings() -> usize {
@@ -93,7 +101,9 @@ pub fn build(dim: usize, cfg: &RealNvpConfig, seed: u64) -> Result<Vec<AffineCou
         .enumerate()
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
-            AffineCoupling::new(dim, split, &cfg.hidden, cfg.activation, cfg.scale_bound, cfg.init_scale, &mut r)
+            let layer =
+                AffineCoupling::new(dim, split, &cfg.hidden, cfg.activation, cfg.scale_bound, cfg.init_scale, &mut r)?;
+            Ok(layer.with_precision(cfg.precision))
         })
         .collect()
 }

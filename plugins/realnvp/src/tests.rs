@@ -74,6 +74,8 @@ fn config_errors_are_reported() {
         (json!([{"type": "realnvp", "couplings": 0}]), "couplings"),
         (json!([{"type": "realnvp", "scale_bound": -1.0}]), "scale_bound"),
         (json!([{"type": "realnvp", "hidden": [4, 0]}]), "hidden"),
+        (json!([{"type": "realnvp", "precision": "f32"}]), "precision"),
+        (json!([{"type": "realnvp", "precision": 32}]), "precision"),
     ];
     for (cfg, needle) in bad {
         let msg = flow(16, cfg.clone(), 1).err().map(|e| e.to_string()).unwrap_or_default();

@@ -1,0 +1,50 @@
+//! Which scalar type a conditioner's products run in.
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+/// `F64`: every product in f64 (the default). `Mixed`: the conditioner's products, activations
+/// and backward pass in f32, from an f32 copy of the f64 parameters; its inputs, outputs and
+/// parameter gradients stay f64, and so does everything outside the conditioner.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    #[default]
+    F64,
+    Mixed,
+}
+
+impl Precision {
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F64 => "f64",
+            Precision::Mixed => "mixed",
+        }
+    }
+}
+
+/// Accepts `"f64"` or `"mixed"`; every error names the key.
+impl<'de> Deserialize<'de> for Precision {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d).map_err(|e| D::Error::custom(format!("precision: {e}")))?;
+        match s.as_str() {
+            "f64" => Ok(Precision::F64),
+            "mixed" => Ok(Precision::Mixed),
+            other => Err(D::Error::custom(format!("precision must be \"f64\" or \"mixed\", got \"{other}\""))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_both_names_and_names_the_key_on_errors() {
+        let p: Precision = serde_json::from_value(serde_json::json!("mixed")).unwrap();
+        assert_eq!(p, Precision::Mixed);
+        assert_eq!(serde_json::from_value::<Precision>(serde_json::json!("f64")).unwrap(), Precision::F64);
+        for bad in [serde_json::json!("f32"), serde_json::json!(3)] {
+            let msg = serde_json::from_value::<Precision>(bad).unwrap_err().to_string();
+            assert!(msg.contains("precision"), "{msg}");
+        }
+    }
+}
