@@ -48,6 +48,7 @@ fn session(blocks: &[Block]) -> String {
     script.push_str("trap 's=$?; [ $s -eq 0 ] || echo \"tutorial: block $BLOCK exited with status $s\"' EXIT\n");
     for (n, block) in blocks.iter().enumerate() {
         script.push_str(&format!("BLOCK='{} (README.md line {})'\n", n + 1, block.line));
+        script.push_str("echo \"tutorial: block $BLOCK at ${SECONDS} s\"\n");
         match &block.action {
             Action::Shell => script.push_str(&block.text),
             Action::File(name) => {
@@ -109,7 +110,8 @@ fn the_readme_tutorial_runs_as_written() {
         dir.display(),
         tail(&log, 12_000)
     );
-    eprintln!("README tutorial: {} blocks ran in {:.0} s", blocks.len(), started.elapsed().as_secs_f64());
+    // Shown with `--nocapture`: what the reader would see, with the time each block started.
+    eprintln!("{log}\nREADME tutorial: {} blocks ran in {:.0} s", blocks.len(), started.elapsed().as_secs_f64());
     std::fs::remove_dir_all(&dir).expect("remove the tutorial directory");
 }
 
