@@ -1,3 +1,4 @@
 //! Helpers shared by the workspace-level integration tests in `tests/`.
 
 pub mod built;
+pub mod readme_blocks;
