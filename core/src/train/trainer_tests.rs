@@ -33,8 +33,14 @@ fn scratch(name: &str) -> PathBuf {
 fn resume_is_exact(name: &str, obj: serde_json::Value) {
     let reg = Registry::with_builtins();
     let obj = objective(obj);
-    let train =
-        TrainConfig { steps: 20, lr: 0.02, lr_final: Some(0.002), clip_norm: Some(5.0), log_every: 5, ..Default::default() };
+    let train = TrainConfig {
+        steps: 20,
+        lr: 0.02,
+        lr_final: Some(0.002),
+        clip_norm: Some(5.0),
+        log_every: 5,
+        ..Default::default()
+    };
     let mut whole = Trainer::new(&reg, target(), 11, &spec(), &obj, &train).unwrap();
     whole.run().unwrap();
 

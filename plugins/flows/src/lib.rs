@@ -12,8 +12,9 @@
 //! scale_bound = 2.0          # |s_j| <= scale_bound, s = bound * tanh(raw) (default 2)
 //!
 //! [[flow.layers]]
-//! type = "spline"            # rational-quadratic spline couplings, halves masks alternating
+//! type = "spline"            # rational-quadratic spline couplings
 //! couplings = 4              # (default 4)
+//! mask = "halves"            # halves | checkerboard (with lattice = L) | random, as for realnvp
 //! bins = 8                   # K bins on [-bound, bound], identity outside (default 8)
 //! bound = 3.0                # (default 3)
 //! hidden = [64, 64]          # conditioner hidden widths (default [64, 64])
@@ -106,6 +107,10 @@ pub struct SplineConfig {
     pub hidden: Vec<usize>,
     #[serde(default)]
     pub activation: Activation,
+    #[serde(default)]
+    pub mask: MaskKind,
+    #[serde(default)]
+    pub lattice: Option<usize>,
 }
 
 /// Config of one `permute` entry.
@@ -181,7 +186,7 @@ pub fn build_spline(dim: usize, cfg: &SplineConfig, seed: u64) -> Result<Vec<Spl
     if cfg.couplings == 0 {
         return Err(Error::Config("couplings must be at least 1".into()));
     }
-    splits(MaskKind::Halves, dim, None, cfg.couplings, seed)?
+    splits(cfg.mask, dim, cfg.lattice, cfg.couplings, seed)?
         .into_iter()
         .enumerate()
         .map(|(k, split)| {

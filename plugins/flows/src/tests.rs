@@ -84,6 +84,12 @@ fn spline_couplings_pass_the_bijection_check() {
         (2, json!({"couplings": 2, "bins": 4, "bound": 2.0, "hidden": [6], "activation": "tanh"}), 0.5),
         (5, json!({"couplings": 2, "bins": 8, "bound": 2.5, "hidden": [8, 6], "activation": "tanh"}), 0.25),
         (16, json!({"couplings": 2, "bins": 6, "bound": 3.0, "hidden": [10], "activation": "silu"}), 0.15),
+        (
+            16,
+            json!({"couplings": 2, "bins": 6, "bound": 3.0, "hidden": [10], "activation": "tanh",
+                   "mask": "checkerboard", "lattice": 4}),
+            0.15,
+        ),
     ] {
         let cfg: SplineConfig = parse_config("spline", &cfg).unwrap();
         for mut layer in build_spline(dim, &cfg, 9).unwrap() {
