@@ -7,6 +7,7 @@ pub mod gmm_builtins;
 pub mod mixture;
 pub mod mixture_csv;
 pub mod test_function;
+pub mod without_gradient;
 
 use crate::error::Result;
 use crate::registry::Registry;
