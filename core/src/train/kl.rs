@@ -35,6 +35,17 @@ pub enum Estimator {
 }
 
 impl Estimator {
+    /// The name a config gives it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Estimator::Score => "g1",
+            Estimator::ScoreBaseline => "g2",
+            Estimator::Reparam => "g3",
+            Estimator::Path => "path",
+            Estimator::FastPath => "fast-path",
+        }
+    }
+
     /// Whether the estimator differentiates the target.
     pub fn needs_target_grad(self) -> bool {
         matches!(self, Estimator::Reparam | Estimator::Path | Estimator::FastPath)
@@ -78,7 +89,8 @@ impl Objective for ReverseKl {
         let est = self.config.estimator;
         if est.needs_target_grad() && !target.has_grad() {
             return Err(Error::Unsupported(format!(
-                "kl estimator {est:?} without the target's gradient (use g1 or g2)"
+                "kl estimator {} without the target's gradient (use g1 or g2)",
+                est.name()
             )));
         }
         let n = self.config.batch;
