@@ -2,8 +2,8 @@
 //! makes a fixed standard-normal base into a trainable diagonal Gaussian).
 
 use crate::Batch;
-use crate::bijection::{Bijection, Pass, Tape};
-use crate::error::{Result, check_dim};
+use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
+use crate::error::{Error, Result, check_dim};
 
 /// `x_i = z_i * exp(s_i) + t_i`; parameters are `[s_1..s_d, t_1..t_d]`.
 #[derive(Clone, Debug)]
@@ -88,92 +88,58 @@ impl Bijection for ElementwiseAffine {
         [self.log_scale.as_slice(), self.shift.as_slice()].concat()
     }
 
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("affine layer parameters", params.len(), self.n_params())?;
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
         let d = self.dim();
         self.log_scale.copy_from_slice(&params[..d]);
         self.shift.copy_from_slice(&params[d..]);
         Ok(())
     }
 
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.check(z)?;
-        let mut x = z.clone();
-        for mut col in x.column_iter_mut() {
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        self.check(input)?;
+        let mut out = input.clone();
+        for mut col in out.column_iter_mut() {
             for i in 0..col.len() {
-                col[i] = col[i] * self.log_scale[i].exp() + self.shift[i];
+                col[i] = match direction {
+                    Direction::Forward => col[i] * self.log_scale[i].exp() + self.shift[i],
+                    Direction::Inverse => (col[i] - self.shift[i]) * (-self.log_scale[i]).exp(),
+                };
             }
         }
-        let ld: f64 = self.log_scale.iter().sum();
-        Ok(Pass { out: x, log_det: vec![ld; z.ncols()], tape: record.then(|| Tape::new(Input(z.clone()))) })
+        let ld = match direction {
+            Direction::Forward => self.log_scale.iter().sum(),
+            Direction::Inverse => -self.log_scale.iter().sum::<f64>(),
+        };
+        let tape = record.then(|| Tape::new(Input(input.clone())));
+        Ok(Pass { out, log_det: vec![ld; input.ncols()], tape })
     }
 
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.check(x)?;
-        let mut z = x.clone();
-        for mut col in z.column_iter_mut() {
-            for i in 0..col.len() {
-                col[i] = (col[i] - self.shift[i]) * (-self.log_scale[i]).exp();
-            }
-        }
-        let ld: f64 = -self.log_scale.iter().sum::<f64>();
-        Ok(Pass { out: z, log_det: vec![ld; x.ncols()], tape: record.then(|| Tape::new(Input(x.clone()))) })
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        let z = &tape.get::<Input>().expect("affine tape").0;
+    /// Forward: `g_z = g_x e^s`, `g_s = g_ld + g_x z e^s`, `g_t = g_x`.
+    /// Inverse: `g_x = g_z e^-s`, `g_s = -g_ld - g_z (x - t) e^-s`, `g_t = -g_z e^-s`.
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        let input = &tape.get::<Input>().ok_or_else(|| Error::Other("affine layer given a foreign tape".into()))?.0;
         let d = self.dim();
-        let mut g_in = g_out.clone();
+        let inverse = direction.is_inverse();
+        let scale = |i: usize| if inverse { (-self.log_scale[i]).exp() } else { self.log_scale[i].exp() };
+        let mut g_in = g.out.clone();
         for mut col in g_in.column_iter_mut() {
             for i in 0..d {
-                col[i] *= self.log_scale[i].exp();
+                col[i] *= scale(i);
             }
         }
-        if let Some(gp) = g_params {
-            let g_ld_sum: f64 = g_log_det.iter().sum();
+        if let Some(gp) = g.params {
+            let g_ld_sum: f64 = g.log_det.iter().sum();
             for i in 0..d {
-                let e = self.log_scale[i].exp();
-                let (mut gs, mut gt) = (g_ld_sum, 0.0);
-                for j in 0..z.ncols() {
-                    gs += g_out[(i, j)] * z[(i, j)] * e;
-                    gt += g_out[(i, j)];
-                }
-                gp[i] += gs;
-                gp[d + i] += gt;
-            }
-        }
-        Ok(g_in)
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        let x = &tape.get::<Input>().expect("affine tape").0;
-        let d = self.dim();
-        let mut g_in = g_out.clone();
-        for mut col in g_in.column_iter_mut() {
-            for i in 0..d {
-                col[i] *= (-self.log_scale[i]).exp();
-            }
-        }
-        if let Some(gp) = g_params {
-            let g_ld_sum: f64 = g_log_det.iter().sum();
-            for i in 0..d {
-                let e = (-self.log_scale[i]).exp();
-                let (mut gs, mut gt) = (-g_ld_sum, 0.0);
-                for j in 0..x.ncols() {
-                    gs -= g_out[(i, j)] * (x[(i, j)] - self.shift[i]) * e;
-                    gt -= g_out[(i, j)] * e;
+                let e = scale(i);
+                let (mut gs, mut gt) = if inverse { (-g_ld_sum, 0.0) } else { (g_ld_sum, 0.0) };
+                for j in 0..input.ncols() {
+                    if inverse {
+                        gs -= g.out[(i, j)] * (input[(i, j)] - self.shift[i]) * e;
+                        gt -= g.out[(i, j)] * e;
+                    } else {
+                        gs += g.out[(i, j)] * input[(i, j)] * e;
+                        gt += g.out[(i, j)];
+                    }
                 }
                 gp[i] += gs;
                 gp[d + i] += gt;

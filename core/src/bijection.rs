@@ -1,9 +1,14 @@
 //! Bijections: one invertible layer of a flow, with vector–Jacobian products.
+//!
+//! A layer implements a small surface once for both directions — `dim`, its parameters, one
+//! [`Bijection::pass`] and one [`Bijection::vjp`] taking a [`Direction`] — and gets
+//! `forward`, `inverse`, `forward_vjp`, `inverse_vjp` and a length-checked `set_params` as
+//! provided methods. Parameter-free layers implement only `dim`, `pass` and `vjp`.
 
 use std::any::Any;
 
 use crate::Batch;
-use crate::error::Result;
+use crate::error::{Result, check_dim};
 
 /// Whatever a layer keeps from a pass (inputs, activations) to run that pass's backward step.
 /// Opaque to callers; each implementation downcasts its own.
@@ -24,36 +29,114 @@ impl Tape {
 /// Result of a pass through a layer: outputs (dim x n), `log|det J|` per column, and the tape
 /// when one was asked for.
 pub struct Pass {
+    /// The pass's outputs, `dim x n`.
     pub out: Batch,
+    /// `log|det J|` of the pass, one per column.
     pub log_det: Vec<f64>,
+    /// What the backward step needs, when the pass was recorded.
     pub tape: Option<Tape>,
 }
 
+/// Which way a pass goes: `Forward` maps the base side `z` to the data side `x = F(z)`,
+/// `Inverse` maps `x` back to `z`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// `x = F(z)`, with `log|det dF/dz|`.
+    Forward,
+    /// `z = F^-1(x)`, with `log|det dF^-1/dx|`.
+    Inverse,
+}
+
+impl Direction {
+    /// Both directions, forward first.
+    pub const BOTH: [Direction; 2] = [Direction::Forward, Direction::Inverse];
+
+    /// Whether this is the inverse direction.
+    pub fn is_inverse(self) -> bool {
+        self == Direction::Inverse
+    }
+
+    /// `+1` forward, `-1` inverse: the sign a log-scale enters a pass's log-determinant with.
+    pub fn sign(self) -> f64 {
+        if self.is_inverse() { -1.0 } else { 1.0 }
+    }
+}
+
+/// The cotangents a VJP starts from: of a pass's outputs (`out`, dim x n) and of its
+/// log-determinants (`log_det`, n); when `params` is given the VJP ADDS the parameter
+/// cotangent (summed over the batch) into it.
+pub struct Cotangent<'a> {
+    /// Cotangent of the pass's outputs.
+    pub out: &'a Batch,
+    /// Cotangent of the pass's log-determinants.
+    pub log_det: &'a [f64],
+    /// Where the parameter cotangent is accumulated, if wanted.
+    pub params: Option<&'a mut [f64]>,
+}
+
 /// One invertible layer `x = F(z)` with parameters theta.
-///
-/// `forward` maps base side to data side with `log|det dF/dz|`; `inverse` maps back with
-/// `log|det dF^-1/dx|`. A VJP takes the cotangents of a pass's outputs (`g_out`, dim x n) and of
-/// its log-determinants (`g_log_det`, n) and returns the cotangent of the pass's input; when
-/// `g_params` is given it also ADDS the parameter cotangent (summed over the batch) into it.
 pub trait Bijection: Send + Sync {
     /// Dimension the layer acts on.
     fn dim(&self) -> usize;
+
     /// Number of trainable parameters.
-    fn n_params(&self) -> usize;
+    fn n_params(&self) -> usize {
+        0
+    }
+
     /// Current parameters (length `n_params`).
-    fn params(&self) -> Vec<f64>;
+    fn params(&self) -> Vec<f64> {
+        Vec::new()
+    }
+
+    /// Replaces the parameters; `set_params` has checked that `params.len() == n_params()`.
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
+        let _ = params;
+        Ok(())
+    }
+
+    /// One pass in `direction` for each column, with its `log|det J|`; records a tape when
+    /// `record` is set.
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass>;
+
+    /// Backward step of a pass recorded in `direction`: the cotangent of the pass's input.
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch>;
+
     /// Replaces the parameters (length `n_params`).
-    fn set_params(&mut self, params: &[f64]) -> Result<()>;
+    fn set_params(&mut self, params: &[f64]) -> Result<()> {
+        check_dim("layer parameters", params.len(), self.n_params())?;
+        self.load_params(params)
+    }
 
     /// `x = F(z)` for each column, with `log|det dF/dz|`.
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass>;
+    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
+        self.pass(Direction::Forward, z, record)
+    }
+
     /// `z = F^-1(x)` for each column, with `log|det dF^-1/dx|`.
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass>;
+    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
+        self.pass(Direction::Inverse, x, record)
+    }
 
     /// Backward step of a recorded forward pass.
-    fn forward_vjp(&self, tape: &Tape, g_out: &Batch, g_log_det: &[f64], g_params: Option<&mut [f64]>)
-    -> Result<Batch>;
+    fn forward_vjp(
+        &self,
+        tape: &Tape,
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Result<Batch> {
+        self.vjp(Direction::Forward, tape, Cotangent { out: g_out, log_det: g_log_det, params: g_params })
+    }
+
     /// Backward step of a recorded inverse pass.
-    fn inverse_vjp(&self, tape: &Tape, g_out: &Batch, g_log_det: &[f64], g_params: Option<&mut [f64]>)
-    -> Result<Batch>;
+    fn inverse_vjp(
+        &self,
+        tape: &Tape,
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Result<Batch> {
+        self.vjp(Direction::Inverse, tape, Cotangent { out: g_out, log_det: g_log_det, params: g_params })
+    }
 }

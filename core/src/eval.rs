@@ -1,7 +1,7 @@
-//! Evaluation of a trained flow against its target (REFERENCE §3, §4): Kish ESS and log Z of
-//! the flow (and of flow + AIS towards p) on fresh samples, forward ESS and mean `log q` on exact
-//! target samples, mean `log q` on the target's test set, and the relative bias of
-//! self-normalised estimates of observables whose exact means are known.
+//! Evaluation of a trained flow against its target (docs/metrics.md §3; docs/targets.md §4.1,
+//! §4.2): Kish ESS and log Z of the flow (and of flow + AIS towards p) on fresh samples, forward
+//! ESS and mean `log q` on exact target samples, mean `log q` on the target's test set, and the
+//! relative bias of self-normalised estimates of observables whose exact means are known.
 //!
 //! Samples are drawn in chunks of `chunk` columns, and only log weights and observable values are
 //! kept, so memory stays bounded by one chunk of points whatever `samples` is.

@@ -39,7 +39,7 @@ pub mod targets;
 pub mod testing;
 pub mod train;
 
-pub use bijection::{Bijection, Pass, Tape};
+pub use bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 pub use error::{Error, Result};
 pub use flow::{Flow, PathSample};
 pub use kernel::{ChainState, Kernel, StepStats};

@@ -106,7 +106,9 @@ fn without_clock(value: &Value) -> Value {
     match value {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !["second", "time", "elapsed", "path", "threads", "per_sec"].iter().any(|w| k.contains(w)))
+                .filter(|(k, _)| {
+                    !["second", "time", "elapsed", "path", "threads", "per_sec"].iter().any(|w| k.contains(w))
+                })
                 .map(|(k, v)| (k.clone(), without_clock(v)))
                 .collect(),
         ),
@@ -131,7 +133,14 @@ fn chain_rows(dir: &Path) -> String {
     assert!(!files.is_empty(), "no chains in {}", dir.display());
     files
         .iter()
-        .flat_map(|f| std::fs::read_to_string(f).unwrap().lines().filter(|l| !l.starts_with('#')).map(String::from).collect::<Vec<_>>())
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -206,20 +215,25 @@ fn seeded_runs_reproduce_their_recorded_digests() {
     }
     got.insert(
         "train.forward-kl".into(),
-        train(&work, "forward-kl", &KL_BASE.replace("name = \"kl\"\nestimator = \"g3\"", "name = \"forward-kl\""), &[]).1,
+        train(&work, "forward-kl", &KL_BASE.replace("name = \"kl\"\nestimator = \"g3\"", "name = \"forward-kl\""), &[])
+            .1,
     );
     got.insert("train.spline-fab-buffer".into(), train(&work, "spline", SPLINE_FAB, &[]).1);
     got.insert("train.maf-kl-rhai".into(), train(&work, "maf", MAF_KL, &[]).1);
 
     let ckpt = fab_dir.join("checkpoint.json");
-    let estimate = bootflow(&work, &["estimate", "--flow", ckpt.to_str().unwrap(), "--samples", "3000", "--seed", "4", "--json"]);
+    let estimate =
+        bootflow(&work, &["estimate", "--flow", ckpt.to_str().unwrap(), "--samples", "3000", "--seed", "4", "--json"]);
     got.insert("estimate.gmm5-fab".into(), json_digest(&work, &serde_json::from_str(&estimate).unwrap()));
 
     let samples: [(&str, Vec<&str>); 4] = [
         ("hmc", vec!["--target", "manywell", "--set", "dim=4", "--method", "hmc", "--warmup", "50"]),
         ("rwm", vec!["--target", "gmm5", "--method", "rwm", "--warmup", "50", "--init-scale", "3"]),
         ("mis", vec!["--target", "gmm5", "--method", "mis", "--flow", ckpt.to_str().unwrap()]),
-        ("mis-ais", vec!["--target", "gmm5", "--method", "mis-ais", "--ais-steps", "2", "--flow", ckpt.to_str().unwrap()]),
+        (
+            "mis-ais",
+            vec!["--target", "gmm5", "--method", "mis-ais", "--ais-steps", "2", "--flow", ckpt.to_str().unwrap()],
+        ),
     ];
     for (name, extra) in samples {
         let dir = work.join(format!("sample-{name}"));
@@ -238,7 +252,8 @@ fn seeded_runs_reproduce_their_recorded_digests() {
 
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(DIGESTS);
     if std::env::var_os("BOOTFLOW_BLESS").is_some() {
-        let mut text = String::from("# Digests of tests/tests/golden.rs; re-record only for a change meant to change results.\n");
+        let mut text =
+            String::from("# Digests of tests/tests/golden.rs; re-record only for a change meant to change results.\n");
         got.iter().for_each(|(k, v)| text.push_str(&format!("{k} {v:016x}\n")));
         std::fs::write(&path, text).unwrap();
         return;

@@ -149,7 +149,7 @@ fn phi4_hmc_reproduces_the_reference_values() {
         &dir,
         &[&PHI4_HMC[..], &["--set", "L=8", "--set", "m2=-4", "--set", "lambda=8", "--seed", "11"]].concat(),
     );
-    // REFERENCE.md §1.1, L = 8, m2 = -4, lambda = 8 (tutorial normalisation).
+    // docs/targets.md §1.1, L = 8, m2 = -4, lambda = 8 (tutorial normalisation).
     within_3_combined("chi2", s.quantities.get("chi2").unwrap(), 0.7446, 0.0011);
     within_3_combined("abs_M", s.quantities.get("abs_M").unwrap(), 0.08706, 0.00007);
     let a = s.acceptance.unwrap();

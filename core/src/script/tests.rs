@@ -94,7 +94,7 @@ fn interpreter_fallback_agrees_with_traced_replay() {
     }
 }
 
-/// Many Well, REFERENCE 4.1, written directly: value and gradient.
+/// Many Well, docs/targets.md §4.1, written directly: value and gradient.
 fn many_well(x: &[f64], g: &mut [f64]) -> f64 {
     let (a, b, c) = (-0.5, -6.0, 1.0);
     let mut s = 0.0;
@@ -107,7 +107,7 @@ fn many_well(x: &[f64], g: &mut [f64]) -> f64 {
     s
 }
 
-/// Lattice phi^4, tutorial normalisation (REFERENCE 1.1), written directly.
+/// Lattice phi^4, tutorial normalisation (docs/targets.md §1.1), written directly.
 fn phi4(x: &[f64], l: usize, m2: f64, lambda: f64, g: &mut [f64]) -> f64 {
     let at = |i: usize, j: usize| (i % l) * l + j % l;
     let mut action = 0.0;

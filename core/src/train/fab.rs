@@ -1,4 +1,4 @@
-//! FAB: flow annealed importance sampling bootstrap with the alpha = 2 divergence (REFERENCE §4.3).
+//! FAB: flow annealed importance sampling bootstrap with the alpha = 2 divergence (docs/metrics.md §4.3).
 //!
 //! Each step draws a batch from the flow, moves it by AIS (one kernel per intermediate density)
 //! and fits the flow to the weighted AIS samples; no gradient flows through AIS.

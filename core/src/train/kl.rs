@@ -1,4 +1,4 @@
-//! Reverse KL `KL(q || p)` with five gradient estimators (REFERENCE §2). The loss is the
+//! Reverse KL `KL(q || p)` with five gradient estimators (docs/metrics.md §2). The loss is the
 //! variational free energy `F_q = mean_i s(x_i)`, `s = log q - log p~`, on a fresh batch `x_i ~ q`.
 
 use serde::Deserialize;

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Batch;
-use crate::bijection::{Bijection, Pass, Tape};
+use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::Result;
 use crate::rng::{Rng, fill_normal};
 use crate::target::Target;
@@ -78,32 +78,26 @@ impl Bijection for Sinh {
     fn dim(&self) -> usize {
         self.0
     }
-    fn n_params(&self) -> usize {
-        0
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        let (out, log_det) = match direction {
+            Direction::Forward => {
+                (input.map(f64::sinh), input.column_iter().map(|c| c.iter().map(|v| v.cosh().ln()).sum()).collect())
+            }
+            Direction::Inverse => (
+                input.map(f64::asinh),
+                input.column_iter().map(|c| c.iter().map(|v| -0.5 * (1.0 + v * v).ln()).sum()).collect(),
+            ),
+        };
+        Ok(Pass { out, log_det, tape: record.then(|| Tape::new(Input(input.clone()))) })
     }
-    fn params(&self) -> Vec<f64> {
-        Vec::new()
-    }
-    fn set_params(&mut self, _: &[f64]) -> Result<()> {
-        Ok(())
-    }
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        let log_det = z.column_iter().map(|c| c.iter().map(|v| v.cosh().ln()).sum()).collect();
-        Ok(Pass { out: z.map(f64::sinh), log_det, tape: record.then(|| Tape::new(Input(z.clone()))) })
-    }
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        let log_det = x.column_iter().map(|c| c.iter().map(|v| -0.5 * (1.0 + v * v).ln()).sum()).collect();
-        Ok(Pass { out: x.map(f64::asinh), log_det, tape: record.then(|| Tape::new(Input(x.clone()))) })
-    }
-    fn forward_vjp(&self, tape: &Tape, g_out: &Batch, g_ld: &[f64], _: Option<&mut [f64]>) -> Result<Batch> {
-        let z = &tape.get::<Input>().expect("sinh tape").0;
-        Ok(Batch::from_fn(z.nrows(), z.ncols(), |i, j| g_out[(i, j)] * z[(i, j)].cosh() + g_ld[j] * z[(i, j)].tanh()))
-    }
-    fn inverse_vjp(&self, tape: &Tape, g_out: &Batch, g_ld: &[f64], _: Option<&mut [f64]>) -> Result<Batch> {
-        let x = &tape.get::<Input>().expect("sinh tape").0;
-        Ok(Batch::from_fn(x.nrows(), x.ncols(), |i, j| {
-            let v = x[(i, j)];
-            g_out[(i, j)] / (1.0 + v * v).sqrt() - g_ld[j] * v / (1.0 + v * v)
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        let v = &tape.get::<Input>().expect("sinh tape").0;
+        Ok(Batch::from_fn(v.nrows(), v.ncols(), |i, j| {
+            let (o, ld, v) = (g.out[(i, j)], g.log_det[j], v[(i, j)]);
+            match direction {
+                Direction::Forward => o * v.cosh() + ld * v.tanh(),
+                Direction::Inverse => o / (1.0 + v * v).sqrt() - ld * v / (1.0 + v * v),
+            }
         }))
     }
 }

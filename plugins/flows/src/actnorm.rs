@@ -16,7 +16,7 @@
 use std::sync::RwLock;
 
 use bootflow_core::affine::ElementwiseAffine;
-use bootflow_core::{Batch, Bijection, Error, Pass, Result, Tape};
+use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Tape};
 
 /// Smallest standard deviation used by the data-dependent initialisation.
 const MIN_STD: f64 = 1e-6;
@@ -86,41 +86,20 @@ impl Bijection for ActNorm {
         self.state.read().map(|s| s.affine.params()).unwrap_or_else(|_| vec![f64::NAN; 2 * self.dim])
     }
 
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
         let st = self.state.get_mut().map_err(poisoned)?;
         st.affine.set_params(params)?;
         st.initialised = true;
         Ok(())
     }
 
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.ensure_initialised(z, false)?;
-        self.state.read().map_err(poisoned)?.affine.forward(z, record)
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        self.ensure_initialised(input, direction.is_inverse())?;
+        self.state.read().map_err(poisoned)?.affine.pass(direction, input, record)
     }
 
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.ensure_initialised(x, true)?;
-        self.state.read().map_err(poisoned)?.affine.inverse(x, record)
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.state.read().map_err(poisoned)?.affine.forward_vjp(tape, g_out, g_log_det, g_params)
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.state.read().map_err(poisoned)?.affine.inverse_vjp(tape, g_out, g_log_det, g_params)
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        self.state.read().map_err(poisoned)?.affine.vjp(direction, tape, g)
     }
 }
 

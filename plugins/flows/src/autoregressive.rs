@@ -1,6 +1,6 @@
 //! Affine autoregressive layers on a MADE conditioner: MAF and IAF.
 //!
-//! With forward = base `z` to data `x` (REFERENCE §0) and `(mu, s)` the MADE outputs, the
+//! With forward = base `z` to data `x` (docs/conventions.md §0) and `(mu, s)` the MADE outputs, the
 //! log-scale bounded as `s = scale_bound * tanh(raw_s)`:
 //!
 //! - MAF conditions on `x`: `z_j = (x_j - mu_j(x_<j)) exp(-s_j(x_<j))`. The inverse (density)
@@ -16,7 +16,7 @@
 //! VJP per coordinate, so only the final network pass is taped.
 
 use bootflow_core::error::check_dim;
-use bootflow_core::{Batch, Bijection, Error, Pass, Result, Rng, Tape};
+use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 use bootflow_nn::Activation;
 use bootflow_nn::mlp::MlpTape;
 
@@ -197,7 +197,7 @@ impl Autoregressive {
         out
     }
 
-    fn vjp(
+    fn backward(
         &self,
         tape: &Tape,
         g_out: &Batch,
@@ -274,14 +274,25 @@ impl Autoregressive {
         Ok(v)
     }
 
-    fn one_pass_is_forward(&self) -> bool {
-        self.kind == Kind::Iaf
+    /// Whether a pass in `direction` solves coordinate by coordinate (MAF sampling, IAF density).
+    fn is_sequential(&self, direction: Direction) -> bool {
+        let one_pass_is_forward = self.kind == Kind::Iaf;
+        direction.is_inverse() == one_pass_is_forward
     }
 }
 
 impl Bijection for Autoregressive {
     fn dim(&self) -> usize {
         self.order.len()
+    }
+
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        check_dim("autoregressive input rows", input.nrows(), self.dim())?;
+        Ok(if self.is_sequential(direction) { self.sequential(input, record) } else { self.one_pass(input, record) })
+    }
+
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        self.backward(tape, g.out, g.log_det, g.params, self.is_sequential(direction))
     }
 
     fn n_params(&self) -> usize {
@@ -292,39 +303,8 @@ impl Bijection for Autoregressive {
         self.made.params().to_vec()
     }
 
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("autoregressive parameters", params.len(), self.n_params())?;
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
         self.made.set_params(params);
         Ok(())
-    }
-
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        check_dim("autoregressive input rows", z.nrows(), self.dim())?;
-        Ok(if self.one_pass_is_forward() { self.one_pass(z, record) } else { self.sequential(z, record) })
-    }
-
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        check_dim("autoregressive input rows", x.nrows(), self.dim())?;
-        Ok(if self.one_pass_is_forward() { self.sequential(x, record) } else { self.one_pass(x, record) })
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, !self.one_pass_is_forward())
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, self.one_pass_is_forward())
     }
 }

@@ -1,6 +1,6 @@
 //! More flow layers for bootflow: autoregressive MAF and IAF on a MADE conditioner,
 //! rational-quadratic spline couplings, ActNorm and fixed permutations. All follow
-//! REFERENCE §0: `forward` maps base `z` to data `x`.
+//! docs/conventions.md §0: `forward` maps base `z` to data `x`.
 //!
 //! ```toml
 //! [[flow.layers]]
@@ -191,7 +191,7 @@ pub fn build_spline(dim: usize, cfg: &SplineConfig, seed: u64) -> Result<Vec<Spl
         .enumerate()
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
-            SplineCoupling::new(dim, split, cfg.bins, cfg.bound, &cfg.hidden, cfg.activation, &mut r)
+            spline::spline_coupling(dim, split, cfg.bins, cfg.bound, &cfg.hidden, cfg.activation, &mut r)
         })
         .collect()
 }

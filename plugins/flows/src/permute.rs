@@ -4,7 +4,7 @@ use rand::seq::SliceRandom;
 use serde::Deserialize;
 
 use bootflow_core::error::check_dim;
-use bootflow_core::{Batch, Bijection, Error, Pass, Result, Rng, Tape};
+use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 
 /// Which permutation.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -57,17 +57,12 @@ impl Permutation {
         inv
     }
 
-    fn pass(&self, input: &Batch, record: bool, from: &[usize]) -> Result<Pass> {
-        check_dim("permutation input rows", input.nrows(), self.perm.len())?;
-        let tape = record.then(|| Tape::new(input.ncols()));
-        Ok(Pass { out: permute_rows(input, from), log_det: vec![0.0; input.ncols()], tape })
-    }
-
-    fn vjp(&self, tape: &Tape, g_out: &Batch, from: &[usize]) -> Result<Batch> {
-        let n = *tape.get::<usize>().ok_or_else(|| Error::Other("permutation given a foreign tape".into()))?;
-        check_dim("permutation cotangent rows", g_out.nrows(), self.perm.len())?;
-        check_dim("permutation cotangent columns", g_out.ncols(), n)?;
-        Ok(permute_rows(g_out, from))
+    /// Where each output row comes from in `direction`.
+    fn source_rows(&self, direction: Direction) -> Vec<usize> {
+        match direction {
+            Direction::Forward => self.perm.clone(),
+            Direction::Inverse => self.inverse_perm(),
+        }
     }
 }
 
@@ -76,32 +71,21 @@ impl Bijection for Permutation {
         self.perm.len()
     }
 
-    fn n_params(&self) -> usize {
-        0
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        check_dim("permutation input rows", input.nrows(), self.perm.len())?;
+        let tape = record.then(|| Tape::new(input.ncols()));
+        Ok(Pass { out: permute_rows(input, &self.source_rows(direction)), log_det: vec![0.0; input.ncols()], tape })
     }
 
-    fn params(&self) -> Vec<f64> {
-        Vec::new()
-    }
-
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("permutation parameters", params.len(), 0)
-    }
-
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.pass(z, record, &self.perm)
-    }
-
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.pass(x, record, &self.inverse_perm())
-    }
-
-    // The transpose of a permutation is its inverse.
-    fn forward_vjp(&self, tape: &Tape, g_out: &Batch, _g_ld: &[f64], _g_params: Option<&mut [f64]>) -> Result<Batch> {
-        self.vjp(tape, g_out, &self.inverse_perm())
-    }
-
-    fn inverse_vjp(&self, tape: &Tape, g_out: &Batch, _g_ld: &[f64], _g_params: Option<&mut [f64]>) -> Result<Batch> {
-        self.vjp(tape, g_out, &self.perm)
+    /// The transpose of a permutation is its inverse.
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        let n = *tape.get::<usize>().ok_or_else(|| Error::Other("permutation given a foreign tape".into()))?;
+        check_dim("permutation cotangent rows", g.out.nrows(), self.perm.len())?;
+        check_dim("permutation cotangent columns", g.out.ncols(), n)?;
+        let back = match direction {
+            Direction::Forward => Direction::Inverse,
+            Direction::Inverse => Direction::Forward,
+        };
+        Ok(permute_rows(g.out, &self.source_rows(back)))
     }
 }

@@ -1,87 +1,75 @@
 //! Rational-quadratic spline coupling (Durkan et al. 2019): the active coordinates go through
 //! one monotone spline each (see [`crate::rqs`]), whose `3K - 1` parameters come from a dense
-//! network of the frozen coordinates. `log|det| = sum_a log f'_a(x_a)`.
+//! network of the frozen coordinates. `log|det| = sum_a log f'_a(x_a)`. The conditioner and
+//! everything around it is the shared [`Coupling`]; this file is the spline map.
 
-use bootflow_core::error::check_dim;
-use bootflow_core::{Batch, Bijection, Error, Pass, Result, Rng, Tape};
+use bootflow_core::{Batch, Direction, Error, Result, Rng};
 use bootflow_nn::Activation;
+use bootflow_nn::coupling::{Coupling, CouplingTransform};
 use bootflow_nn::mask::Split;
-use bootflow_nn::mlp::{Mlp, MlpTape};
 
 use crate::rqs::{Knots, X};
 
-/// One spline coupling layer.
+/// Monotone splines with `bins` bins on `[-bound, bound]`, identity outside.
 #[derive(Clone, Debug)]
-pub struct SplineCoupling {
-    dim: usize,
-    split: Split,
+pub struct Spline {
     bins: usize,
     bound: f64,
-    net: Mlp,
 }
 
-/// Conditioner output and tape, and the active coordinates on the base side.
-struct SplineTape {
-    inverse: bool,
-    net: MlpTape,
+/// One spline coupling layer.
+pub type SplineCoupling = Coupling<Spline>;
+
+/// Conditioner output and the active coordinates on the base side.
+pub struct SplineRecord {
     raw: Batch,
     za: Batch,
 }
 
-fn gather(b: &Batch, rows: &[usize]) -> Batch {
-    let mut out = Batch::zeros(rows.len(), b.ncols());
-    for (o, c) in out.as_mut_slice().chunks_exact_mut(rows.len()).zip(b.as_slice().chunks_exact(b.nrows())) {
-        o.iter_mut().zip(rows).for_each(|(v, &i)| *v = c[i]);
+/// A coupling with `bins` bins on `[-bound, bound]`; last layer zero (identity start).
+pub fn spline_coupling(
+    dim: usize,
+    split: Split,
+    bins: usize,
+    bound: f64,
+    hidden: &[usize],
+    activation: Activation,
+    rng: &mut Rng,
+) -> Result<SplineCoupling> {
+    if bins < 2 {
+        return Err(Error::Config(format!("bins must be at least 2, got {bins}")));
     }
-    out
+    if !(bound > 0.0 && bound.is_finite()) {
+        return Err(Error::Config(format!("bound must be positive and finite, got {bound}")));
+    }
+    Coupling::new(dim, split, hidden, activation, 0.0, Spline { bins, bound }, rng)
 }
 
-impl SplineCoupling {
-    /// A coupling with `bins` bins on `[-bound, bound]`; last layer zero (identity start).
-    pub fn new(
-        dim: usize,
-        split: Split,
-        bins: usize,
-        bound: f64,
-        hidden: &[usize],
-        activation: Activation,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        if split.frozen.is_empty() || split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
-            return Err(Error::Config(format!("coupling split {split:?} is not a partition of {dim} coordinates")));
-        }
-        if bins < 2 {
-            return Err(Error::Config(format!("bins must be at least 2, got {bins}")));
-        }
-        if !(bound > 0.0 && bound.is_finite()) {
-            return Err(Error::Config(format!("bound must be positive and finite, got {bound}")));
-        }
-        if hidden.contains(&0) {
-            return Err(Error::Config("hidden widths must be positive".into()));
-        }
-        let mut widths = vec![split.frozen.len()];
-        widths.extend_from_slice(hidden);
-        widths.push(split.active.len() * (3 * bins - 1));
-        let net = Mlp::new(&widths, activation, 0.0, rng);
-        Ok(Self { dim, split, bins, bound, net })
-    }
+impl CouplingTransform for Spline {
+    type Record = SplineRecord;
+    const NAME: &'static str = "spline coupling";
 
-    fn per(&self) -> usize {
+    fn outputs_per_coordinate(&self) -> usize {
         3 * self.bins - 1
     }
 
-    fn pass(&self, input: &Batch, record: bool, inverse: bool) -> Result<Pass> {
-        check_dim("spline coupling input rows", input.nrows(), self.dim)?;
-        let (d, n, per) = (self.dim, input.ncols(), self.per());
-        let da = self.split.active.len();
-        let (raw, net) = self.net.forward(gather(input, &self.split.frozen), record);
-        let mut out = input.clone();
-        let mut log_det = vec![0.0; n];
+    fn apply(
+        &self,
+        direction: Direction,
+        active: &[usize],
+        raw: Batch,
+        out: &mut Batch,
+        log_det: &mut [f64],
+        record: bool,
+    ) -> Option<SplineRecord> {
+        let (d, n, per) = (out.nrows(), out.ncols(), self.outputs_per_coordinate());
+        let da = active.len();
+        let inverse = direction.is_inverse();
         let mut za = if record { Batch::zeros(da, n) } else { Batch::zeros(0, 0) };
         let mut knots = Knots::default();
         for (j, ld) in log_det.iter_mut().enumerate() {
             let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
-            for (i, &row) in self.split.active.iter().enumerate() {
+            for (i, &row) in active.iter().enumerate() {
                 let r = &raw.as_slice()[(j * da + i) * per..(j * da + i + 1) * per];
                 knots.set(r, self.bins, self.bound);
                 let z = if inverse { knots.invert(col[row]) } else { col[row] };
@@ -98,43 +86,31 @@ impl SplineCoupling {
                 }
             }
         }
-        let tape = net.map(|net| Tape::new(SplineTape { inverse, net, raw, za }));
-        Ok(Pass { out, log_det, tape })
+        record.then_some(SplineRecord { raw, za })
     }
 
     /// Forward (`x = f(z)`, `ld = log f'(z)`): `g_z = g_x f' + g_ld (log f')_z`, knots likewise.
     /// Inverse (`z = f^-1(x)`, `ld = -log f'(z)`): with `u = g_z - g_ld (log f')_z`,
     /// `g_x = u / f'` and the knot cotangent is `-u f_p / f' - g_ld (log f')_p`.
-    fn vjp(
+    fn backward(
         &self,
-        tape: &Tape,
-        g_out: &Batch,
+        direction: Direction,
+        active: &[usize],
+        t: &SplineRecord,
         g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-        inverse: bool,
-    ) -> Result<Batch> {
-        let t = tape.get::<SplineTape>().ok_or_else(|| Error::Other("spline coupling given a foreign tape".into()))?;
-        if t.inverse != inverse {
-            return Err(Error::Other("spline coupling tape recorded in the other direction".into()));
-        }
-        let n = t.za.ncols();
-        check_dim("spline coupling cotangent rows", g_out.nrows(), self.dim)?;
-        check_dim("spline coupling cotangent columns", g_out.ncols(), n)?;
-        check_dim("spline coupling log-det cotangent length", g_log_det.len(), n)?;
-        if let Some(gp) = g_params.as_deref() {
-            check_dim("spline coupling parameter cotangent length", gp.len(), self.n_params())?;
-        }
-        let (d, da, per) = (self.dim, self.split.active.len(), self.per());
-        let mut g_in = g_out.clone();
-        let mut g_raw = Batch::zeros(da * per, n);
+        g_in: &mut Batch,
+        g_raw: &mut Batch,
+    ) {
+        let (da, per) = (active.len(), self.outputs_per_coordinate());
+        let inverse = direction.is_inverse();
         let mut knots = Knots::default();
         for (j, &g_ld) in g_log_det.iter().enumerate() {
-            for (i, &row) in self.split.active.iter().enumerate() {
+            for (i, &row) in active.iter().enumerate() {
                 let k = j * da + i;
                 let r = &t.raw.as_slice()[k * per..(k + 1) * per];
                 knots.set(r, self.bins, self.bound);
                 let l = knots.eval(t.za[(i, j)]);
-                let g = g_out[(row, j)];
+                let g = g_in[(row, j)];
                 let mut g_knots = [0.0; 7];
                 if inverse {
                     let df = l.log_df.exp();
@@ -154,78 +130,23 @@ impl SplineCoupling {
                 }
             }
         }
-        let g_frozen = self.net.backward(&t.net, g_raw, g_params);
-        let df = self.split.frozen.len();
-        for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
-            self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += v);
-        }
-        Ok(g_in)
     }
 }
 
+/// Smallest distance of an active coordinate of `z` (base side) to a knot of its spline,
+/// `-bound` and `bound` included: where the second derivative jumps.
 #[cfg(test)]
-impl SplineCoupling {
-    /// Smallest distance of an active coordinate of `z` (base side) to a knot of its spline,
-    /// `-bound` and `bound` included: where the second derivative jumps.
-    pub(crate) fn knot_margin(&self, z: &Batch) -> f64 {
-        let (da, per) = (self.split.active.len(), self.per());
-        let raw = self.net.forward(gather(z, &self.split.frozen), false).0;
-        let mut knots = Knots::default();
-        let mut m = f64::INFINITY;
-        for j in 0..z.ncols() {
-            for (i, &row) in self.split.active.iter().enumerate() {
-                knots.set(&raw.as_slice()[(j * da + i) * per..(j * da + i + 1) * per], self.bins, self.bound);
-                m = knots.xs.iter().fold(m, |m, q| m.min((q - z[(row, j)]).abs()));
-            }
+pub(crate) fn knot_margin(layer: &SplineCoupling, z: &Batch) -> f64 {
+    let (s, active) = (layer.transform(), &layer.split().active);
+    let (da, per) = (active.len(), s.outputs_per_coordinate());
+    let raw = layer.conditioner(z);
+    let mut knots = Knots::default();
+    let mut m = f64::INFINITY;
+    for j in 0..z.ncols() {
+        for (i, &row) in active.iter().enumerate() {
+            knots.set(&raw.as_slice()[(j * da + i) * per..(j * da + i + 1) * per], s.bins, s.bound);
+            m = knots.xs.iter().fold(m, |m, q| m.min((q - z[(row, j)]).abs()));
         }
-        m
     }
-}
-
-impl Bijection for SplineCoupling {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn n_params(&self) -> usize {
-        self.net.n_params()
-    }
-
-    fn params(&self) -> Vec<f64> {
-        self.net.params().to_vec()
-    }
-
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("spline coupling parameters", params.len(), self.n_params())?;
-        self.net.set_params(params);
-        Ok(())
-    }
-
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.pass(z, record, false)
-    }
-
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.pass(x, record, true)
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, false)
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, true)
-    }
+    m
 }

@@ -70,7 +70,7 @@ fn sampler_moments_match_quadrature() {
 
 #[test]
 fn exact_samples_have_the_known_mean_log_p() {
-    // E_p[log p] for 16-D is -13.7486 (REFERENCE §4.1); MCSE from the sample variance, 4 MCSE.
+    // E_p[log p] for 16-D is -13.7486 (docs/targets.md §4.1); MCSE from the sample variance, 4 MCSE.
     let t = ManyWell::new(16).unwrap();
     let x = t.sample(20_000, &mut stream(33, 0)).unwrap();
     let mut lp = vec![0.0; x.ncols()];
@@ -98,7 +98,7 @@ fn test_set_is_every_mode_centre() {
     codes.sort_unstable();
     codes.dedup();
     assert_eq!(codes.len(), 65_536);
-    // Mean normalised log p over the test set: -20.8893 (32-D) and -10.4446 (16-D), REFERENCE §4.1.
+    // Mean normalised log p over the test set: -20.8893 (32-D) and -10.4446 (16-D), docs/targets.md §4.1.
     for (dim, best) in [(32, -20.889275313), (16, -10.444637657)] {
         let t = ManyWell::new(dim).unwrap();
         let s = t.test_set().unwrap();

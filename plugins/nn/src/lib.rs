@@ -6,6 +6,7 @@
 //! A plain library (not a plugin), so that several plugins can link it.
 
 pub mod activation;
+pub mod coupling;
 mod gemm;
 pub mod mask;
 pub mod mlp;

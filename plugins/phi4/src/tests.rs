@@ -152,7 +152,7 @@ fn free_field_normaliser_and_means_are_exact() {
                 );
             }
             if norm == Normalisation::Tutorial {
-                // REFERENCE §1.1: F = -(V/2) ln pi + (1/2) sum_n ln(khat^2 + m2), <M^2>/V = 1/(2 m2).
+                // docs/targets.md §1.1: F = -(V/2) ln pi + (1/2) sum_n ln(khat^2 + m2), <M^2>/V = 1/(2 m2).
                 let khat2 = |n: usize| 4.0 * (PI * n as f64 / l as f64).sin().powi(2);
                 let f: f64 = -0.5 * v * PI.ln()
                     + 0.5
@@ -202,7 +202,7 @@ fn observables_by_hand() {
 
 #[test]
 fn independent_sites_log_z_by_quadrature() {
-    // log integral exp(-(4 + m2) y^2 - lambda y^4) dy at m2 = -4, lambda = 8 (REFERENCE §1.1: 0.07502);
+    // log integral exp(-(4 + m2) y^2 - lambda y^4) dy at m2 = -4, lambda = 8 (docs/targets.md §1.1: 0.07502);
     // high-precision value 0.07501495871817317.
     let z = simpson(&mut |y: f64| (-8.0 * y.powi(4)).exp(), -4.0, 4.0, 8000);
     assert!((z.ln() - 0.07501495871817317).abs() < 1e-10, "{}", z.ln());

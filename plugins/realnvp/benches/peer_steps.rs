@@ -1,4 +1,4 @@
-//! The training steps of the PyTorch peer timing (`torch_step_bench.py`), run through the
+//! The training steps of the PyTorch peer timing (`benches/peer/torch_step_bench.py`), run through the
 //! registry (`realnvp`, `manywell`, `hmc`) and the `Trainer`: one reverse-KL step
 //! (reparameterisation, `g3`) or one FAB iteration (form `p`: AIS towards p~ with 2 intermediate
 //! distributions, HMC with 1 trajectory of 5 leapfrog steps of size 0.1, surrogate

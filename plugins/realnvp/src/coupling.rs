@@ -1,107 +1,92 @@
 //! One affine coupling layer: `y_a = x_a * exp(s(x_f)) + t(x_f)`, `y_f = x_f`, with the
 //! log-scale bounded as `s = bound * tanh(raw_s)` and `(raw_s, t)` given by a dense network of
-//! the frozen coordinates `x_f`. `log|det| = sum_a s_a`.
+//! the frozen coordinates `x_f`. `log|det| = sum_a s_a`. The conditioner and everything around
+//! it is the shared [`Coupling`]; this file is the affine map.
 
-use bootflow_core::error::check_dim;
-use bootflow_core::{Batch, Bijection, Error, Pass, Result, Rng, Tape};
+use bootflow_core::{Batch, Direction, Error, Result, Rng};
 
 use crate::activation::Activation;
 use crate::mask::Split;
-use crate::mlp::{Mlp, MlpTape};
-use crate::precision::Precision;
+pub use bootflow_nn::coupling::Coupling;
+use bootflow_nn::coupling::CouplingTransform;
+
+/// The bounded affine map of the active coordinates.
+#[derive(Clone, Debug)]
+pub struct Affine {
+    scale_bound: f64,
+}
 
 /// Affine coupling layer with a fixed bound on the log-scale.
-#[derive(Clone, Debug)]
-pub struct AffineCoupling {
-    dim: usize,
-    split: Split,
-    scale_bound: f64,
-    net: Mlp,
-}
+pub type AffineCoupling = Coupling<Affine>;
 
 /// What a pass keeps for its backward step. `e` is `exp(s)` after a forward pass and `exp(-s)`
 /// after an inverse pass; `za` holds the active coordinates on the base side.
-struct CouplingTape {
-    inverse: bool,
-    net: MlpTape,
+pub struct AffineRecord {
     tanh: Batch,
     e: Batch,
     za: Batch,
 }
 
-/// Rows `rows` of `b`, in that order.
-fn gather(b: &Batch, rows: &[usize]) -> Batch {
-    let mut out = Batch::zeros(rows.len(), b.ncols());
-    for (o, c) in out.as_mut_slice().chunks_exact_mut(rows.len()).zip(b.as_slice().chunks_exact(b.nrows())) {
-        o.iter_mut().zip(rows).for_each(|(v, &i)| *v = c[i]);
+impl AffineRecord {
+    /// `tanh(raw_s)` of every active coordinate of the pass.
+    pub fn tanh(&self) -> &Batch {
+        &self.tanh
     }
-    out
 }
 
-impl AffineCoupling {
-    /// A coupling on `dim` coordinates split by `split`, conditioner hidden widths `hidden`.
-    /// Weights of the hidden layers are drawn from `rng`; the last layer's standard deviation is
-    /// `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the identity).
-    pub fn new(
-        dim: usize,
-        split: Split,
-        hidden: &[usize],
-        activation: Activation,
-        scale_bound: f64,
-        init_scale: f64,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        if split.frozen.is_empty() || split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
-            return Err(Error::Config(format!("coupling split {split:?} is not a partition of {dim} coordinates")));
-        }
-        if hidden.contains(&0) {
-            return Err(Error::Config("hidden widths must be positive".into()));
-        }
-        if !(scale_bound > 0.0 && scale_bound.is_finite()) {
-            return Err(Error::Config(format!("scale_bound must be positive and finite, got {scale_bound}")));
-        }
-        if !(init_scale >= 0.0 && init_scale.is_finite()) {
-            return Err(Error::Config(format!("init_scale must be >= 0 and finite, got {init_scale}")));
-        }
-        let mut widths = vec![split.frozen.len()];
-        widths.extend_from_slice(hidden);
-        widths.push(2 * split.active.len());
-        let net = Mlp::new(&widths, activation, init_scale, rng);
-        Ok(Self { dim, split, scale_bound, net })
+/// A coupling on `dim` coordinates split by `split`, conditioner hidden widths `hidden`, the
+/// log-scale bounded by `scale_bound`. Weights of the hidden layers are drawn from `rng`; the
+/// last layer's standard deviation is `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the
+/// identity).
+pub fn affine_coupling(
+    dim: usize,
+    split: Split,
+    hidden: &[usize],
+    activation: Activation,
+    scale_bound: f64,
+    init_scale: f64,
+    rng: &mut Rng,
+) -> Result<AffineCoupling> {
+    if !(scale_bound > 0.0 && scale_bound.is_finite()) {
+        return Err(Error::Config(format!("scale_bound must be positive and finite, got {scale_bound}")));
+    }
+    if !(init_scale >= 0.0 && init_scale.is_finite()) {
+        return Err(Error::Config(format!("init_scale must be >= 0 and finite, got {init_scale}")));
+    }
+    Coupling::new(dim, split, hidden, activation, init_scale, Affine { scale_bound }, rng)
+}
+
+impl CouplingTransform for Affine {
+    type Record = AffineRecord;
+    const NAME: &'static str = "coupling";
+
+    /// `raw_s` then `t`: rows `0..da` and `da..2 da` of each conditioner column.
+    fn outputs_per_coordinate(&self) -> usize {
+        2
     }
 
-    /// The same coupling with its conditioner running in `precision`; the affine map, the
-    /// log-scale bound and the log-determinant stay f64 either way.
-    pub fn with_precision(mut self, precision: Precision) -> Self {
-        self.net = self.net.with_precision(precision);
-        self
-    }
-
-    /// The frozen/active split of this coupling.
-    pub fn split(&self) -> &Split {
-        &self.split
-    }
-
-    /// Shared body of both passes: conditioner on the frozen rows, then the affine map of the
-    /// active rows (forward: `y = z e^s + t`; inverse: `z = (y - t) e^-s`).
-    fn pass(&self, input: &Batch, record: bool, inverse: bool) -> Result<Pass> {
-        check_dim("coupling input rows", input.nrows(), self.dim)?;
-        let n = input.ncols();
-        let da = self.split.active.len();
-        let (raw, net_tape) = self.net.forward(gather(input, &self.split.frozen), record);
-        let mut out = input.clone();
-        let mut log_det = vec![0.0; n];
+    /// Forward: `y = z e^s + t`; inverse: `z = (y - t) e^-s`.
+    fn apply(
+        &self,
+        direction: Direction,
+        active: &[usize],
+        raw: Batch,
+        out: &mut Batch,
+        log_det: &mut [f64],
+        record: bool,
+    ) -> Option<AffineRecord> {
+        let (d, n, da) = (out.nrows(), out.ncols(), active.len());
         let (mut tanh, mut e, mut za) = if record {
             (Batch::zeros(da, n), Batch::zeros(da, n), Batch::zeros(da, n))
         } else {
             (Batch::zeros(0, 0), Batch::zeros(0, 0), Batch::zeros(0, 0))
         };
-        let sign = if inverse { -1.0 } else { 1.0 };
-        let d = self.dim;
+        let inverse = direction.is_inverse();
+        let sign = direction.sign();
         for (j, ld) in log_det.iter_mut().enumerate() {
             let rc = &raw.as_slice()[j * 2 * da..(j + 1) * 2 * da];
             let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
-            for (i, &row) in self.split.active.iter().enumerate() {
+            for (i, &row) in active.iter().enumerate() {
                 let th = rc[i].tanh();
                 let s = self.scale_bound * th;
                 let ex = (sign * s).exp();
@@ -117,41 +102,29 @@ impl AffineCoupling {
                 }
             }
         }
-        let tape = net_tape.map(|net| Tape::new(CouplingTape { inverse, net, tanh, e, za }));
-        Ok(Pass { out, log_det, tape })
+        record.then_some(AffineRecord { tanh, e, za })
     }
 
-    /// Shared backward step. Forward: `g_z = g_y e^s`, `g_s = g_y z e^s + g_ld`, `g_t = g_y`.
+    /// Forward: `g_z = g_y e^s`, `g_s = g_y z e^s + g_ld`, `g_t = g_y`.
     /// Inverse: `g_y = g_z e^-s`, `g_s = -g_z z - g_ld`, `g_t = -g_z e^-s`.
-    /// Then `g_raw_s = g_s * bound * (1 - tanh^2)` goes through the conditioner to the frozen rows.
-    fn vjp(
+    /// Then `g_raw_s = g_s * bound * (1 - tanh^2)`.
+    fn backward(
         &self,
-        tape: &Tape,
-        g_out: &Batch,
+        direction: Direction,
+        active: &[usize],
+        rec: &AffineRecord,
         g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-        inverse: bool,
-    ) -> Result<Batch> {
-        let tape = tape.get::<CouplingTape>().ok_or_else(|| Error::Other("coupling given a foreign tape".into()))?;
-        if tape.inverse != inverse {
-            return Err(Error::Other("coupling tape recorded in the other direction".into()));
-        }
-        let n = tape.za.ncols();
-        check_dim("coupling cotangent rows", g_out.nrows(), self.dim)?;
-        check_dim("coupling cotangent columns", g_out.ncols(), n)?;
-        check_dim("coupling log-det cotangent length", g_log_det.len(), n)?;
-        if let Some(gp) = g_params.as_deref() {
-            check_dim("coupling parameter cotangent length", gp.len(), self.n_params())?;
-        }
-        let (d, da) = (self.dim, self.split.active.len());
-        let mut g_in = g_out.clone();
-        let mut g_raw = Batch::zeros(2 * da, n);
+        g_in: &mut Batch,
+        g_raw: &mut Batch,
+    ) {
+        let (d, da) = (g_in.nrows(), active.len());
+        let inverse = direction.is_inverse();
         for (j, &g_ld) in g_log_det.iter().enumerate() {
             let col = &mut g_in.as_mut_slice()[j * d..(j + 1) * d];
             let gr = &mut g_raw.as_mut_slice()[j * 2 * da..(j + 1) * 2 * da];
-            for (i, &row) in self.split.active.iter().enumerate() {
+            for (i, &row) in active.iter().enumerate() {
                 let k = j * da + i;
-                let (th, ex, z) = (tape.tanh.as_slice()[k], tape.e.as_slice()[k], tape.za.as_slice()[k]);
+                let (th, ex, z) = (rec.tanh.as_slice()[k], rec.e.as_slice()[k], rec.za.as_slice()[k]);
                 let g = col[row];
                 let (g_s, g_t) = if inverse { (-g * z - g_ld, -g * ex) } else { (g * z * ex + g_ld, g) };
                 col[row] = g * ex;
@@ -159,66 +132,6 @@ impl AffineCoupling {
                 gr[da + i] = g_t;
             }
         }
-        let g_frozen = self.net.backward(&tape.net, g_raw, g_params);
-        let df = self.split.frozen.len();
-        for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
-            self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += v);
-        }
-        Ok(g_in)
-    }
-
-    #[cfg(test)]
-    fn tape_extremes(&self, tape: &Tape) -> (f64, f64) {
-        let t = tape.get::<CouplingTape>().expect("coupling tape");
-        (self.net.min_abs_pre_activation(&t.net), t.tanh.amax())
-    }
-}
-
-impl Bijection for AffineCoupling {
-    fn dim(&self) -> usize {
-        self.dim
-    }
-
-    fn n_params(&self) -> usize {
-        self.net.n_params()
-    }
-
-    fn params(&self) -> Vec<f64> {
-        self.net.params().to_vec()
-    }
-
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("coupling parameters", params.len(), self.n_params())?;
-        self.net.set_params(params);
-        Ok(())
-    }
-
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.pass(z, record, false)
-    }
-
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.pass(x, record, true)
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, false)
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, g_out, g_log_det, g_params, true)
     }
 }
 
@@ -226,7 +139,8 @@ impl Bijection for AffineCoupling {
 mod tests {
     use super::*;
     use crate::mask::{MaskKind, splits};
-    use bootflow_core::{rng, testing};
+    use crate::precision::Precision;
+    use bootflow_core::{Bijection, Tape, rng, testing};
 
     /// Parameter scale of the random layers: large enough that |tanh(raw_s)| reaches well into
     /// the curved part of tanh, small enough that it does not saturate (checked below). Wider
@@ -245,6 +159,12 @@ mod tests {
     /// until their points satisfy this guard; the smooth activations need none.
     const RELU_MARGIN: f64 = 1e-3;
 
+    /// Smallest |pre-activation| and largest |tanh(raw_s)| of a recorded pass.
+    fn tape_extremes(layer: &AffineCoupling, tape: &Tape) -> (f64, f64) {
+        let (net, rec) = layer.recorded(tape).expect("coupling tape");
+        (layer.min_abs_pre_activation(net), rec.tanh().amax())
+    }
+
     /// More columns than one 4-column panel of the packed products, so that the checks cover
     /// full and partial panels, as training does.
     const BATCH: usize = 7;
@@ -253,14 +173,14 @@ mod tests {
     /// |tanh(raw_s)| between 0.3 and 0.99 (the bound is exercised, not saturated) and every
     /// pre-activation `margin` away from 0. Draws again otherwise, at most 100 times.
     fn draw_checkable(layer: &mut AffineCoupling, margin: f64, r: &mut Rng) -> Batch {
-        let scale = param_scale(layer.dim);
+        let scale = param_scale(layer.dim());
         for _ in 0..100 {
             testing::randomise_params(layer, scale, r).unwrap();
-            let z = testing::random_batch(layer.dim, BATCH, r);
+            let z = testing::random_batch(layer.dim(), BATCH, r);
             let fwd = layer.forward(&z, true).unwrap();
             let inv = layer.inverse(&fwd.out, true).unwrap();
             let (a, b) = (fwd.tape.as_ref().unwrap(), inv.tape.as_ref().unwrap());
-            let ((pre_f, tanh_f), (pre_i, tanh_i)) = (layer.tape_extremes(a), layer.tape_extremes(b));
+            let ((pre_f, tanh_f), (pre_i, tanh_i)) = (tape_extremes(layer, a), tape_extremes(layer, b));
             let max_tanh = tanh_f.max(tanh_i);
             if pre_f.min(pre_i) > margin && max_tanh > 0.3 && max_tanh < 0.99 {
                 return z;
@@ -273,7 +193,7 @@ mod tests {
         let mut r = rng::stream(seed, 0);
         let margin = if act == Activation::Relu { RELU_MARGIN } else { 0.0 };
         for split in splits(kind, dim, lattice, 2, seed).unwrap() {
-            let mut layer = AffineCoupling::new(dim, split, &[10, 7], act, 2.0, 0.0, &mut r).unwrap();
+            let mut layer = affine_coupling(dim, split, &[10, 7], act, 2.0, 0.0, &mut r).unwrap();
             let z = draw_checkable(&mut layer, margin, &mut r);
             let rep = testing::check_bijection(&mut layer, &z, 1e-6, 1e-10)
                 .unwrap_or_else(|e| panic!("{kind:?} dim {dim} {act:?}: {e}"));
@@ -332,7 +252,7 @@ mod tests {
             (MaskKind::Checkerboard, 64, Some(8), Activation::Silu),
         ] {
             for split in splits(kind, dim, lattice, 2, 31).unwrap() {
-                let mut layer = AffineCoupling::new(dim, split, &[64, 64], act, 2.0, 0.0, &mut r).unwrap();
+                let mut layer = affine_coupling(dim, split, &[64, 64], act, 2.0, 0.0, &mut r).unwrap();
                 let mut mixed = layer.clone().with_precision(Precision::Mixed);
                 testing::randomise_params(&mut layer, param_scale(dim), &mut r).unwrap();
                 mixed.set_params(&layer.params()).unwrap();
@@ -377,7 +297,7 @@ mod tests {
     fn fresh_coupling_is_the_identity_and_frozen_rows_pass_through() {
         let mut r = rng::stream(12, 0);
         let split = splits(MaskKind::Halves, 6, None, 1, 0).unwrap().remove(0);
-        let mut layer = AffineCoupling::new(6, split, &[8], Activation::Relu, 2.0, 0.0, &mut r).unwrap();
+        let mut layer = affine_coupling(6, split, &[8], Activation::Relu, 2.0, 0.0, &mut r).unwrap();
         let z = testing::random_batch(6, 4, &mut r);
         let p = layer.forward(&z, false).unwrap();
         assert_eq!(p.out, z);
@@ -392,7 +312,7 @@ mod tests {
     fn log_scale_stays_bounded_for_huge_parameters() {
         let mut r = rng::stream(13, 0);
         let split = splits(MaskKind::Halves, 4, None, 1, 0).unwrap().remove(0);
-        let mut layer = AffineCoupling::new(4, split, &[8], Activation::Tanh, 1.5, 0.0, &mut r).unwrap();
+        let mut layer = affine_coupling(4, split, &[8], Activation::Tanh, 1.5, 0.0, &mut r).unwrap();
         testing::randomise_params(&mut layer, 1e3, &mut r).unwrap();
         let z = testing::random_batch(4, 20, &mut r);
         let p = layer.forward(&z, false).unwrap();
@@ -405,7 +325,7 @@ mod tests {
     fn rejects_foreign_and_mismatched_tapes() {
         let mut r = rng::stream(14, 0);
         let split = splits(MaskKind::Halves, 4, None, 1, 0).unwrap().remove(0);
-        let layer = AffineCoupling::new(4, split, &[8], Activation::Tanh, 2.0, 0.0, &mut r).unwrap();
+        let layer = affine_coupling(4, split, &[8], Activation::Tanh, 2.0, 0.0, &mut r).unwrap();
         let z = testing::random_batch(4, 3, &mut r);
         let t = layer.forward(&z, true).unwrap().tape.unwrap();
         assert!(layer.inverse_vjp(&t, &z, &[0.0; 3], None).is_err());

@@ -101,8 +101,15 @@ pub fn build(dim: usize, cfg: &RealNvpConfig, seed: u64) -> Result<Vec<AffineCou
         .enumerate()
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
-            let layer =
-                AffineCoupling::new(dim, split, &cfg.hidden, cfg.activation, cfg.scale_bound, cfg.init_scale, &mut r)?;
+            let layer = coupling::affine_coupling(
+                dim,
+                split,
+                &cfg.hidden,
+                cfg.activation,
+                cfg.scale_bound,
+                cfg.init_scale,
+                &mut r,
+            )?;
             Ok(layer.with_precision(cfg.precision))
         })
         .collect()

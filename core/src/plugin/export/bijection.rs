@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::guard::{Held, destroy, slice, slice_mut, with, with_mut, write};
 use crate::Batch;
-use crate::bijection::{Bijection, Tape};
+use crate::bijection::{Bijection, Cotangent, Direction, Tape};
 use crate::error::{Error, check_dim};
 use crate::plugin::abi::{BijectionInfo, BijectionTable, Sink, Status};
 
@@ -22,6 +22,11 @@ pub(crate) static TABLE: BijectionTable = BijectionTable {
     vjp,
     free_tape,
 };
+
+/// The direction of the ABI's `inverse` flag.
+fn direction(inverse: u8) -> Direction {
+    if inverse != 0 { Direction::Inverse } else { Direction::Forward }
+}
 
 pub(crate) fn handle(b: Obj) -> *mut c_void {
     Held::into_handle(b)
@@ -64,7 +69,7 @@ unsafe extern "C" fn pass(
             check_dim("bijection input rows", dim, b.dim())?;
             let input = Batch::from_column_slice(dim, n, slice(input, dim * n)?);
             let record = record != 0;
-            let p = if inverse != 0 { b.inverse(&input, record)? } else { b.forward(&input, record)? };
+            let p = b.pass(direction(inverse), &input, record)?;
             if p.out.shape() != (dim, n) || p.log_det.len() != n {
                 return Err(Error::Dim(format!("layer returned output {:?} with {} log-dets", p.out.shape(), n)));
             }
@@ -108,11 +113,7 @@ unsafe extern "C" fn vjp(
                 check_dim("parameter cotangent length", n_params, b.n_params())?;
                 Some(slice_mut(g_params, n_params)?)
             };
-            let g = if inverse != 0 {
-                b.inverse_vjp(tape, &g_out, g_ld, gp)?
-            } else {
-                b.forward_vjp(tape, &g_out, g_ld, gp)?
-            };
+            let g = b.vjp(direction(inverse), tape, Cotangent { out: &g_out, log_det: g_ld, params: gp })?;
             check_dim("input cotangent columns", g.ncols(), n)?;
             slice_mut(g_in, dim * n)?.copy_from_slice(g.as_slice());
             Ok(())

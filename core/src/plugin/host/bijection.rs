@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::call::call;
 use super::{Library, table};
 use crate::Batch;
-use crate::bijection::{Bijection, Pass, Tape};
+use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::{Error, Result, check_dim};
 use crate::plugin::abi::{BijectionInfo, BijectionTable, Object};
 
@@ -31,7 +31,7 @@ unsafe impl Sync for PluginBijection {}
 struct PluginTape {
     ptr: *mut c_void,
     owner: *const c_void,
-    inverse: bool,
+    direction: Direction,
     free: unsafe extern "C" fn(*mut c_void),
     lib: Arc<Library>,
 }
@@ -64,67 +64,6 @@ impl PluginBijection {
         // SAFETY: checked at creation; `lib` keeps it mapped for as long as `self` lives.
         unsafe { &*self.table }
     }
-
-    fn pass(&self, input: &Batch, inverse: bool, record: bool) -> Result<Pass> {
-        let (d, n) = input.shape();
-        check_dim("layer input rows", d, self.info.dim)?;
-        let mut out = Batch::zeros(d, n);
-        let mut log_det = vec![0.0; n];
-        let mut tape: *mut c_void = std::ptr::null_mut();
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        call(&self.lib.name, |err| unsafe {
-            (tb.pass)(
-                o,
-                inverse as u8,
-                input.as_ptr(),
-                d,
-                n,
-                record as u8,
-                out.as_mut_ptr(),
-                log_det.as_mut_ptr(),
-                &mut tape,
-                err,
-            )
-        })?;
-        let tape = (record && !tape.is_null())
-            .then(|| Tape::new(PluginTape { ptr: tape, owner: o, inverse, free: tb.free_tape, lib: self.lib.clone() }));
-        if record && tape.is_none() {
-            return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "layer recorded no tape".into() });
-        }
-        Ok(Pass { out, log_det, tape })
-    }
-
-    fn vjp(
-        &self,
-        tape: &Tape,
-        inverse: bool,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        let t = tape
-            .get::<PluginTape>()
-            .filter(|t| std::ptr::eq(t.owner, self.obj) && t.inverse == inverse && Arc::ptr_eq(&t.lib, &self.lib));
-        let Some(t) = t else {
-            return Err(Error::Other("tape was not recorded by this plugin layer in this direction".into()));
-        };
-        let (d, n) = g_out.shape();
-        check_dim("cotangent rows", d, self.info.dim)?;
-        check_dim("log-det cotangent length", g_log_det.len(), n)?;
-        let (gp, np) = match g_params {
-            Some(g) => {
-                check_dim("parameter cotangent length", g.len(), self.info.n_params)?;
-                (g.as_mut_ptr(), g.len())
-            }
-            None => (std::ptr::null_mut(), 0),
-        };
-        let mut g_in = Batch::zeros(d, n);
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        call(&self.lib.name, |err| unsafe {
-            (tb.vjp)(o, inverse as u8, t.ptr, g_out.as_ptr(), d, n, g_log_det.as_ptr(), gp, np, g_in.as_mut_ptr(), err)
-        })?;
-        Ok(g_in)
-    }
 }
 
 impl Drop for PluginBijection {
@@ -146,39 +85,57 @@ impl Bijection for PluginBijection {
         self.params.clone()
     }
 
-    fn set_params(&mut self, params: &[f64]) -> Result<()> {
-        check_dim("layer parameters", params.len(), self.info.n_params)?;
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
         let (o, tb) = (self.obj, self.t());
         call(&self.lib.name, |err| unsafe { (tb.set_params)(o, params.as_ptr(), params.len(), err) })?;
         self.params.copy_from_slice(params);
         Ok(())
     }
 
-    fn forward(&self, z: &Batch, record: bool) -> Result<Pass> {
-        self.pass(z, false, record)
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        let (d, n) = input.shape();
+        check_dim("layer input rows", d, self.info.dim)?;
+        let mut out = Batch::zeros(d, n);
+        let mut log_det = vec![0.0; n];
+        let mut tape: *mut c_void = std::ptr::null_mut();
+        let (o, tb) = (self.obj as *const c_void, self.t());
+        let inverse = direction.is_inverse() as u8;
+        call(&self.lib.name, |err| unsafe {
+            let (out, log_det) = (out.as_mut_ptr(), log_det.as_mut_ptr());
+            (tb.pass)(o, inverse, input.as_ptr(), d, n, record as u8, out, log_det, &mut tape, err)
+        })?;
+        let tape = (record && !tape.is_null()).then(|| {
+            Tape::new(PluginTape { ptr: tape, owner: o, direction, free: tb.free_tape, lib: self.lib.clone() })
+        });
+        if record && tape.is_none() {
+            return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "layer recorded no tape".into() });
+        }
+        Ok(Pass { out, log_det, tape })
     }
 
-    fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
-        self.pass(x, true, record)
-    }
-
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, false, g_out, g_log_det, g_params)
-    }
-
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(tape, true, g_out, g_log_det, g_params)
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        let t = tape
+            .get::<PluginTape>()
+            .filter(|t| std::ptr::eq(t.owner, self.obj) && t.direction == direction && Arc::ptr_eq(&t.lib, &self.lib));
+        let Some(t) = t else {
+            return Err(Error::Other("tape was not recorded by this plugin layer in this direction".into()));
+        };
+        let (d, n) = g.out.shape();
+        check_dim("cotangent rows", d, self.info.dim)?;
+        check_dim("log-det cotangent length", g.log_det.len(), n)?;
+        let (gp, np) = match g.params {
+            Some(g) => {
+                check_dim("parameter cotangent length", g.len(), self.info.n_params)?;
+                (g.as_mut_ptr(), g.len())
+            }
+            None => (std::ptr::null_mut(), 0),
+        };
+        let mut g_in = Batch::zeros(d, n);
+        let (o, tb) = (self.obj as *const c_void, self.t());
+        let inverse = direction.is_inverse() as u8;
+        call(&self.lib.name, |err| unsafe {
+            (tb.vjp)(o, inverse, t.ptr, g.out.as_ptr(), d, n, g.log_det.as_ptr(), gp, np, g_in.as_mut_ptr(), err)
+        })?;
+        Ok(g_in)
     }
 }

@@ -1,4 +1,4 @@
-//! The rows of the PyTorch peer timing (`torch_step_bench.py`) and the trainer of each: flow,
+//! The rows of the PyTorch peer timing (`benches/peer/torch_step_bench.py`) and the trainer of each: flow,
 //! objective and Many Well target as the peer script builds them.
 
 use serde_json::json;

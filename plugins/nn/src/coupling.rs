@@ -1,0 +1,204 @@
+//! What every coupling layer shares: the frozen coordinates go through a dense conditioner
+//! whose outputs parametrise an element-wise transform of the active coordinates. A coupling
+//! layer supplies only that transform ([`CouplingTransform`]); gathering the frozen rows, the
+//! conditioner's passes, the tape, the dimension checks and the frozen rows' share of the input
+//! cotangent live here once.
+
+use std::fmt::Debug;
+
+use bootflow_core::error::check_dim;
+use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
+
+use crate::activation::Activation;
+use crate::mask::Split;
+use crate::mlp::{Mlp, MlpTape};
+use crate::precision::Precision;
+
+/// The element-wise map of a coupling's active coordinates, given the conditioner's outputs.
+pub trait CouplingTransform: Clone + Debug + Send + Sync + 'static {
+    /// What a recorded pass keeps for its backward step.
+    type Record: Send + Sync + 'static;
+
+    /// Name of the layer in error messages.
+    const NAME: &'static str;
+
+    /// Conditioner outputs per active coordinate.
+    fn outputs_per_coordinate(&self) -> usize;
+
+    /// Maps the `active` rows of `out` (a copy of the pass input) in `direction` with the
+    /// conditioner outputs `raw` (`outputs_per_coordinate * active.len()` rows, one column per
+    /// sample) and adds each column's log-determinant into `log_det`. Returns the record when
+    /// `record` is set.
+    fn apply(
+        &self,
+        direction: Direction,
+        active: &[usize],
+        raw: Batch,
+        out: &mut Batch,
+        log_det: &mut [f64],
+        record: bool,
+    ) -> Option<Self::Record>;
+
+    /// Backward step of [`apply`](Self::apply): `g_in` holds the output cotangent and gets the
+    /// input cotangent in its `active` rows; `g_raw` (zeros, shaped like `raw`) gets the
+    /// cotangent of the conditioner outputs.
+    fn backward(
+        &self,
+        direction: Direction,
+        active: &[usize],
+        record: &Self::Record,
+        g_log_det: &[f64],
+        g_in: &mut Batch,
+        g_raw: &mut Batch,
+    );
+}
+
+/// A coupling layer: conditioner network on the frozen rows, `T` on the active rows.
+#[derive(Clone, Debug)]
+pub struct Coupling<T> {
+    dim: usize,
+    split: Split,
+    net: Mlp,
+    transform: T,
+}
+
+/// What a pass keeps: its direction and batch size, the conditioner's tape and the transform's.
+struct CouplingTape<R> {
+    direction: Direction,
+    n: usize,
+    net: MlpTape,
+    record: R,
+}
+
+/// Rows `rows` of `b`, in that order.
+pub fn gather(b: &Batch, rows: &[usize]) -> Batch {
+    let mut out = Batch::zeros(rows.len(), b.ncols());
+    for (o, c) in out.as_mut_slice().chunks_exact_mut(rows.len()).zip(b.as_slice().chunks_exact(b.nrows())) {
+        o.iter_mut().zip(rows).for_each(|(v, &i)| *v = c[i]);
+    }
+    out
+}
+
+impl<T: CouplingTransform> Coupling<T> {
+    /// A coupling on `dim` coordinates split by `split`, conditioner hidden widths `hidden`.
+    /// Weights of the hidden layers are drawn from `rng`; the last layer's standard deviation is
+    /// `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the identity).
+    pub fn new(
+        dim: usize,
+        split: Split,
+        hidden: &[usize],
+        activation: Activation,
+        init_scale: f64,
+        transform: T,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        if split.frozen.is_empty() || split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
+            return Err(Error::Config(format!("coupling split {split:?} is not a partition of {dim} coordinates")));
+        }
+        if hidden.contains(&0) {
+            return Err(Error::Config("hidden widths must be positive".into()));
+        }
+        let mut widths = vec![split.frozen.len()];
+        widths.extend_from_slice(hidden);
+        widths.push(split.active.len() * transform.outputs_per_coordinate());
+        let net = Mlp::new(&widths, activation, init_scale, rng);
+        Ok(Self { dim, split, net, transform })
+    }
+
+    /// The same coupling with its conditioner running in `precision`; the transform and the
+    /// log-determinant stay f64 either way.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.net = self.net.with_precision(precision);
+        self
+    }
+
+    /// The frozen/active split of this coupling.
+    pub fn split(&self) -> &Split {
+        &self.split
+    }
+
+    /// The transform of the active coordinates.
+    pub fn transform(&self) -> &T {
+        &self.transform
+    }
+
+    /// The conditioner outputs for `input` (all `dim` rows).
+    pub fn conditioner(&self, input: &Batch) -> Batch {
+        self.net.forward(gather(input, &self.split.frozen), false).0
+    }
+
+    /// The conditioner's and the transform's records of a pass recorded by a coupling of this
+    /// kind: what tests read to keep finite differences away from kinks and saturation.
+    pub fn recorded<'t>(&self, tape: &'t Tape) -> Option<(&'t MlpTape, &'t T::Record)> {
+        tape.get::<CouplingTape<T::Record>>().map(|t| (&t.net, &t.record))
+    }
+
+    /// Smallest |pre-activation| of the conditioner in a recorded pass.
+    pub fn min_abs_pre_activation(&self, tape: &MlpTape) -> f64 {
+        self.net.min_abs_pre_activation(tape)
+    }
+
+    fn what(&self, part: &str) -> String {
+        format!("{} {part}", T::NAME)
+    }
+}
+
+impl<T: CouplingTransform> Bijection for Coupling<T> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
+        check_dim(&self.what("input rows"), input.nrows(), self.dim)?;
+        let (raw, net) = self.net.forward(gather(input, &self.split.frozen), record);
+        let mut out = input.clone();
+        let mut log_det = vec![0.0; input.ncols()];
+        let rec = self.transform.apply(direction, &self.split.active, raw, &mut out, &mut log_det, record);
+        let tape = match (net, rec) {
+            (Some(net), Some(record)) => Some(Tape::new(CouplingTape { direction, n: input.ncols(), net, record })),
+            _ => None,
+        };
+        Ok(Pass { out, log_det, tape })
+    }
+
+    /// The transform's backward step, then the conditioner's, whose input cotangent is added
+    /// into the frozen rows.
+    fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
+        let t = tape
+            .get::<CouplingTape<T::Record>>()
+            .ok_or_else(|| Error::Other(format!("{} given a foreign tape", T::NAME)))?;
+        if t.direction != direction {
+            return Err(Error::Other(format!("{} tape recorded in the other direction", T::NAME)));
+        }
+        let n = t.n;
+        check_dim(&self.what("cotangent rows"), g.out.nrows(), self.dim)?;
+        check_dim(&self.what("cotangent columns"), g.out.ncols(), n)?;
+        check_dim(&self.what("log-det cotangent length"), g.log_det.len(), n)?;
+        if let Some(gp) = g.params.as_deref() {
+            check_dim(&self.what("parameter cotangent length"), gp.len(), self.net.n_params())?;
+        }
+        let active = &self.split.active;
+        let mut g_in = g.out.clone();
+        let mut g_raw = Batch::zeros(active.len() * self.transform.outputs_per_coordinate(), n);
+        self.transform.backward(direction, active, &t.record, g.log_det, &mut g_in, &mut g_raw);
+        let g_frozen = self.net.backward(&t.net, g_raw, g.params);
+        let (d, df) = (self.dim, self.split.frozen.len());
+        for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
+            self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += v);
+        }
+        Ok(g_in)
+    }
+
+    fn n_params(&self) -> usize {
+        self.net.n_params()
+    }
+
+    fn params(&self) -> Vec<f64> {
+        self.net.params().to_vec()
+    }
+
+    fn load_params(&mut self, params: &[f64]) -> Result<()> {
+        self.net.set_params(params);
+        Ok(())
+    }
+}
