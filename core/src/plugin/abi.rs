@@ -4,6 +4,7 @@
 use std::ffi::c_void;
 
 use crate::error::Error;
+pub use crate::plugin::tables::{BijectionTable, KernelTable, TargetTable};
 
 /// Bumped on any change that is not "a field appended at the end of a table or header".
 pub const ABI_VERSION: u32 = 1;
@@ -157,90 +158,11 @@ pub struct TargetInfo {
     pub log_z: f64,
 }
 
-/// Function table of a target. Batches are column-major `dim x n` arrays. Functions taking a
-/// `*const c_void` object may be called concurrently from several threads.
-#[repr(C)]
-pub struct TargetTable {
-    /// `size_of` this table in the plugin; the table only grows at the end.
-    pub size: usize,
-    pub destroy: unsafe extern "C" fn(obj: *mut c_void),
-    pub info: unsafe extern "C" fn(obj: *const c_void, out: *mut TargetInfo, err: Sink) -> Status,
-    /// Puts each observable name (text only).
-    pub observable_names: unsafe extern "C" fn(obj: *const c_void, out: Sink, err: Sink) -> Status,
-    /// Puts each known mean (name + one value).
-    pub known_means: unsafe extern "C" fn(obj: *const c_void, out: Sink, err: Sink) -> Status,
-    /// Puts the test set once as `dim x n` numbers, or nothing.
-    pub test_set: unsafe extern "C" fn(obj: *const c_void, out: Sink, err: Sink) -> Status,
-    /// `out[n]` = log p~ of each column; when `grad` is not null also `grad[dim x n]`.
-    pub log_prob: unsafe extern "C" fn(
-        obj: *const c_void,
-        x: *const f64,
-        dim: usize,
-        n: usize,
-        out: *mut f64,
-        grad: *mut f64,
-        err: Sink,
-    ) -> Status,
-    /// `out[dim x n]` = exact samples from `rng::stream(seed, stream)`.
-    pub sample:
-        unsafe extern "C" fn(obj: *const c_void, n: usize, seed: u64, stream: u64, out: *mut f64, err: Sink) -> Status,
-    /// `out[n_observables x n]` = observables of each column.
-    pub observables: unsafe extern "C" fn(
-        obj: *const c_void,
-        x: *const f64,
-        dim: usize,
-        n: usize,
-        out: *mut f64,
-        err: Sink,
-    ) -> Status,
-}
-
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BijectionInfo {
     pub dim: usize,
     pub n_params: usize,
-}
-
-/// Function table of a bijection. `inverse` selects the pass (0 forward, 1 inverse). A tape is
-/// an opaque pointer owned by the host once returned, released with `free_tape`, and only ever
-/// handed back to the object that made it.
-#[repr(C)]
-pub struct BijectionTable {
-    pub size: usize,
-    pub destroy: unsafe extern "C" fn(obj: *mut c_void),
-    pub info: unsafe extern "C" fn(obj: *const c_void, out: *mut BijectionInfo, err: Sink) -> Status,
-    /// Writes the `len == n_params` parameters to `out`.
-    pub params: unsafe extern "C" fn(obj: *const c_void, out: *mut f64, len: usize, err: Sink) -> Status,
-    pub set_params: unsafe extern "C" fn(obj: *mut c_void, p: *const f64, len: usize, err: Sink) -> Status,
-    /// Writes `out[dim x n]` and `log_det[n]`; with `record != 0` also `*tape`.
-    pub pass: unsafe extern "C" fn(
-        obj: *const c_void,
-        inverse: u8,
-        input: *const f64,
-        dim: usize,
-        n: usize,
-        record: u8,
-        out: *mut f64,
-        log_det: *mut f64,
-        tape: *mut *mut c_void,
-        err: Sink,
-    ) -> Status,
-    /// Writes `g_in[dim x n]`; when `g_params` is not null ADDS the parameter cotangent into it.
-    pub vjp: unsafe extern "C" fn(
-        obj: *const c_void,
-        inverse: u8,
-        tape: *const c_void,
-        g_out: *const f64,
-        dim: usize,
-        n: usize,
-        g_log_det: *const f64,
-        g_params: *mut f64,
-        n_params: usize,
-        g_in: *mut f64,
-        err: Sink,
-    ) -> Status,
-    pub free_tape: unsafe extern "C" fn(tape: *mut c_void),
 }
 
 /// The host's log-density, callable from a plugin kernel. Same calling convention as
@@ -271,33 +193,6 @@ pub struct ChainBuffers {
     pub grad: *mut f64,
     pub accept_prob: *mut f64,
     pub accepted: *mut u8,
-}
-
-/// Function table of a kernel. Functions taking `*mut c_void` need exclusive access.
-#[repr(C)]
-pub struct KernelTable {
-    pub size: usize,
-    pub destroy: unsafe extern "C" fn(obj: *mut c_void),
-    /// Writes 1 to `needs_grad` when the kernel uses gradients.
-    pub info: unsafe extern "C" fn(obj: *const c_void, needs_grad: *mut u8, err: Sink) -> Status,
-    /// One transition with randomness from `rng::stream(seed, stream)`; the chain buffers are
-    /// only written when it succeeds.
-    pub step: unsafe extern "C" fn(
-        obj: *mut c_void,
-        density: *const DensityCallback,
-        chains: *const ChainBuffers,
-        seed: u64,
-        stream: u64,
-        err: Sink,
-    ) -> Status,
-    pub set_adapt: unsafe extern "C" fn(obj: *mut c_void, on: u8, err: Sink) -> Status,
-    /// Puts each tuned quantity (name + one value).
-    pub tuning: unsafe extern "C" fn(obj: *const c_void, out: Sink, err: Sink) -> Status,
-    /// Puts the state once (numbers only).
-    pub state: unsafe extern "C" fn(obj: *const c_void, out: Sink, err: Sink) -> Status,
-    pub set_state: unsafe extern "C" fn(obj: *mut c_void, s: *const f64, len: usize, err: Sink) -> Status,
-    /// Writes an independent copy (same table) to `out`.
-    pub clone: unsafe extern "C" fn(obj: *const c_void, out: *mut *mut c_void, err: Sink) -> Status,
 }
 
 /// The status and message that carry `e` across the boundary.

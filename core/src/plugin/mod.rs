@@ -55,6 +55,7 @@ mod elf;
 pub mod export;
 pub mod host;
 pub mod search;
+mod tables;
 
 pub use host::{Kind, LoadError, Plugin, Provided, load};
 pub use search::{Discovery, Refused, SearchDir, discover, search_path};

@@ -3,26 +3,18 @@
 
 use std::ffi::c_void;
 
-use super::guard::{Held, destroy, put, slice, slice_mut, with, with_mut, write};
+use super::guard::{Held, put, slice, slice_mut, write};
+use super::target::checked_len;
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
 use crate::kernel::{ChainState, Kernel};
-use crate::plugin::abi::{ChainBuffers, DensityCallback, KernelTable, Sink, Status, Str, decode_error, status};
+use crate::plugin::abi::{ChainBuffers, DensityCallback, KernelTable, Sink, Str, decode_error, status};
+use crate::plugin::tables::KernelExports;
 use crate::target::LogDensity;
 
 type Obj = Box<dyn Kernel>;
 
-pub(crate) static TABLE: KernelTable = KernelTable {
-    size: size_of::<KernelTable>(),
-    destroy: destroy::<Obj>,
-    info,
-    step,
-    set_adapt,
-    tuning,
-    state,
-    set_state,
-    clone,
-};
+pub(crate) static TABLE: KernelTable = KernelTable::exported::<Exported>();
 
 pub(crate) fn handle(k: Obj) -> *mut c_void {
     Held::into_handle(k)
@@ -35,6 +27,8 @@ struct HostDensity<'a>(&'a DensityCallback);
 unsafe impl Sync for HostDensity<'_> {}
 
 unsafe extern "C" fn collect_text(ctx: *mut c_void, text: Str, _values: *const f64, _n: usize) {
+    // SAFETY: `ctx` is the `String` of `HostDensity::eval`, borrowed for the call; the host
+    // passes text valid for the call.
     let s = unsafe { &mut *(ctx as *mut String) };
     s.push_str(&unsafe { text.to_string_lossy() });
 }
@@ -58,88 +52,96 @@ impl LogDensity for HostDensity<'_> {
         };
         let mut msg = String::new();
         let sink = Sink { ctx: &mut msg as *mut String as *mut c_void, put: collect_text };
+        // SAFETY: the buffers were checked against `dim x n` above; the callback and its context
+        // are valid for the `step` call this evaluation happens in.
         let code = unsafe { (self.0.eval)(self.0.ctx, x.as_ptr(), d, n, out.as_mut_ptr(), grad_ptr, sink) };
         if code == status::OK { Ok(()) } else { Err(decode_error(code, msg, "host")) }
     }
 }
 
-unsafe extern "C" fn info(obj: *const c_void, needs_grad: *mut u8, err: Sink) -> Status {
-    unsafe { with(obj, err, |k: &Obj| write(needs_grad, k.needs_grad() as u8)) }
-}
+/// The kernel entries of every plugin.
+struct Exported;
 
-unsafe extern "C" fn step(
-    obj: *mut c_void,
-    density: *const DensityCallback,
-    chains: *const ChainBuffers,
-    seed: u64,
-    stream: u64,
-    err: Sink,
-) -> Status {
-    unsafe {
-        with_mut(obj, err, |k: &mut Obj| {
-            if density.is_null() || chains.is_null() {
-                return Err(Error::Other("null density or chain buffers".into()));
-            }
-            let (density, c) = (HostDensity(&*density), &*chains);
-            let (d, n) = (c.dim, c.n);
-            let x = Batch::from_column_slice(d, n, slice(c.x, d * n)?);
-            let log_p = slice(c.log_p, n)?.to_vec();
-            let grad =
-                if c.grad.is_null() { None } else { Some(Batch::from_column_slice(d, n, slice(c.grad, d * n)?)) };
-            let mut chain = ChainState { x, log_p, grad };
-            let mut rng = crate::rng::stream(seed, stream);
-            let stats = k.step(&density, &mut chain, &mut rng)?;
-            check_dim("acceptance statistics", stats.accept_prob.len(), n)?;
-            check_dim("acceptance flags", stats.accepted.len(), n)?;
-            slice_mut(c.x, d * n)?.copy_from_slice(chain.x.as_slice());
+impl KernelExports for Exported {
+    unsafe fn info(k: &Obj, needs_grad: *mut u8) -> Result<()> {
+        // SAFETY: `needs_grad` is writable (field contract).
+        unsafe { write(needs_grad, k.needs_grad() as u8) }
+    }
+
+    unsafe fn step(
+        k: &mut Obj,
+        density: *const DensityCallback,
+        chains: *const ChainBuffers,
+        seed: u64,
+        stream: u64,
+    ) -> Result<()> {
+        if density.is_null() || chains.is_null() {
+            return Err(Error::Other("null density or chain buffers".into()));
+        }
+        // SAFETY: non-null, both point to the host's structures, valid during the call.
+        let (density, c) = unsafe { (HostDensity(&*density), &*chains) };
+        let (d, n) = (c.dim, c.n);
+        let len = checked_len(d, n)?;
+        // Every output buffer is checked before the kernel runs, so that a failed check leaves
+        // the chains as they were (the table's promise).
+        let missing = |p: bool| n > 0 && p;
+        if missing(c.x.is_null())
+            || missing(c.log_p.is_null())
+            || missing(c.accept_prob.is_null())
+            || missing(c.accepted.is_null())
+        {
+            return Err(Error::Other("null chain buffer".into()));
+        }
+        // SAFETY: the buffers hold `dim * n` and `n` numbers (field contract), checked non-null.
+        let (x, log_p) = unsafe { (slice(c.x, len)?, slice(c.log_p, n)?) };
+        let x = Batch::from_column_slice(d, n, x);
+        let log_p = log_p.to_vec();
+        // SAFETY: as above; `grad` is optional.
+        let grad =
+            if c.grad.is_null() { None } else { Some(Batch::from_column_slice(d, n, unsafe { slice(c.grad, len)? })) };
+        let mut chain = ChainState { x, log_p, grad };
+        let mut rng = crate::rng::stream(seed, stream);
+        let stats = k.step(&density, &mut chain, &mut rng)?;
+        check_dim("acceptance statistics", stats.accept_prob.len(), n)?;
+        check_dim("acceptance flags", stats.accepted.len(), n)?;
+        // SAFETY: every buffer was checked above; lengths are the field contract's.
+        unsafe {
+            slice_mut(c.x, len)?.copy_from_slice(chain.x.as_slice());
             slice_mut(c.log_p, n)?.copy_from_slice(&chain.log_p);
             if let (Some(g), false) = (chain.grad, c.grad.is_null()) {
-                slice_mut(c.grad, d * n)?.copy_from_slice(g.as_slice());
+                slice_mut(c.grad, len)?.copy_from_slice(g.as_slice());
             }
             slice_mut(c.accept_prob, n)?.copy_from_slice(&stats.accept_prob);
             if n > 0 {
-                if c.accepted.is_null() {
-                    return Err(Error::Other("null acceptance flags".into()));
-                }
                 let flags = std::slice::from_raw_parts_mut(c.accepted, n);
                 flags.iter_mut().zip(&stats.accepted).for_each(|(f, a)| *f = *a as u8);
             }
-            Ok(())
-        })
+        }
+        Ok(())
     }
-}
 
-unsafe extern "C" fn set_adapt(obj: *mut c_void, on: u8, err: Sink) -> Status {
-    unsafe {
-        with_mut(obj, err, |k: &mut Obj| {
-            k.set_adapt(on != 0);
-            Ok(())
-        })
+    unsafe fn set_adapt(k: &mut Obj, on: u8) -> Result<()> {
+        k.set_adapt(on != 0);
+        Ok(())
     }
-}
 
-unsafe extern "C" fn tuning(obj: *const c_void, out: Sink, err: Sink) -> Status {
-    unsafe {
-        with(obj, err, |k: &Obj| {
-            k.tuning().iter().for_each(|(name, v)| put(out, name, &[*v]));
-            Ok(())
-        })
+    unsafe fn tuning(k: &Obj, out: Sink) -> Result<()> {
+        k.tuning().iter().for_each(|(name, v)| put(out, name, &[*v]));
+        Ok(())
     }
-}
 
-unsafe extern "C" fn state(obj: *const c_void, out: Sink, err: Sink) -> Status {
-    unsafe {
-        with(obj, err, |k: &Obj| {
-            put(out, "", &k.state());
-            Ok(())
-        })
+    unsafe fn state(k: &Obj, out: Sink) -> Result<()> {
+        put(out, "", &k.state());
+        Ok(())
     }
-}
 
-unsafe extern "C" fn set_state(obj: *mut c_void, s: *const f64, len: usize, err: Sink) -> Status {
-    unsafe { with_mut(obj, err, |k: &mut Obj| k.set_state(slice(s, len)?)) }
-}
+    unsafe fn set_state(k: &mut Obj, s: *const f64, len: usize) -> Result<()> {
+        // SAFETY: `s` holds `len` numbers (field contract).
+        k.set_state(unsafe { slice(s, len)? })
+    }
 
-unsafe extern "C" fn clone(obj: *const c_void, out: *mut *mut c_void, err: Sink) -> Status {
-    unsafe { with(obj, err, |k: &Obj| write(out, handle(k.boxed_clone()?))) }
+    unsafe fn clone(k: &Obj, out: *mut *mut c_void) -> Result<()> {
+        // SAFETY: `out` is writable (field contract).
+        unsafe { write(out, handle(k.boxed_clone()?)) }
+    }
 }

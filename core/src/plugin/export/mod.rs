@@ -12,7 +12,7 @@
 //! message saying so.
 
 mod bijection;
-mod guard;
+pub(crate) mod guard;
 mod kernel;
 mod target;
 
@@ -30,13 +30,19 @@ use crate::registry::{LayerContext, Registry};
 /// `fn(&mut Registry) -> Result<()>` that adds the plugin's targets, bijections and kernels
 /// (with any `Source`: the host records the library path). The version is the crate's
 /// `CARGO_PKG_VERSION`. Invoke it once per crate, at the crate root or in any module.
+///
+/// The items exist only with the invoking crate's cargo feature `export` (declare
+/// `export = []` and make it a default feature): a crate that links several plugin crates as
+/// rlibs turns it off for them, so that one binary holds one entry symbol.
 #[macro_export]
 macro_rules! export_plugin {
     (name = $name:literal, register = $register:path $(,)?) => {
+        #[cfg(feature = "export")]
         #[doc(hidden)]
         static __BOOTFLOW_PLUGIN_STATE: $crate::plugin::export::PluginState =
             $crate::plugin::export::PluginState::new();
 
+        #[cfg(feature = "export")]
         #[doc(hidden)]
         unsafe extern "C" fn __bootflow_plugin_factories(
             out: *mut $crate::plugin::abi::FactoryList,
@@ -45,6 +51,7 @@ macro_rules! export_plugin {
             unsafe { __BOOTFLOW_PLUGIN_STATE.factories($register, out, err) }
         }
 
+        #[cfg(feature = "export")]
         #[doc(hidden)]
         unsafe extern "C" fn __bootflow_plugin_create(
             req: *const $crate::plugin::abi::CreateRequest,
@@ -54,6 +61,7 @@ macro_rules! export_plugin {
             unsafe { __BOOTFLOW_PLUGIN_STATE.create($register, req, out, err) }
         }
 
+        #[cfg(feature = "export")]
         #[doc(hidden)]
         #[unsafe(no_mangle)]
         pub static BOOTFLOW_PLUGIN: $crate::plugin::abi::Header = $crate::plugin::abi::Header {

@@ -6,7 +6,6 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::call::call;
 use super::{Library, table};
 use crate::Batch;
 use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
@@ -52,9 +51,9 @@ impl PluginBijection {
         let mut b = PluginBijection { obj: obj.handle, table, info: BijectionInfo::default(), params: Vec::new(), lib };
         let (o, tb) = (b.obj as *const c_void, b.t());
         let mut info = BijectionInfo::default();
-        call(&b.lib.name, |err| unsafe { (tb.info)(o, &mut info, err) })?;
+        unsafe { tb.info(&b.lib.name, o, &mut info) }?;
         let mut params = vec![0.0; info.n_params];
-        call(&b.lib.name, |err| unsafe { (tb.params)(o, params.as_mut_ptr(), params.len(), err) })?;
+        unsafe { tb.params(&b.lib.name, o, params.as_mut_ptr(), params.len()) }?;
         b.info = info;
         b.params = params;
         Ok(b)
@@ -87,7 +86,7 @@ impl Bijection for PluginBijection {
 
     fn load_params(&mut self, params: &[f64]) -> Result<()> {
         let (o, tb) = (self.obj, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.set_params)(o, params.as_ptr(), params.len(), err) })?;
+        unsafe { tb.set_params(&self.lib.name, o, params.as_ptr(), params.len()) }?;
         self.params.copy_from_slice(params);
         Ok(())
     }
@@ -100,10 +99,9 @@ impl Bijection for PluginBijection {
         let mut tape: *mut c_void = std::ptr::null_mut();
         let (o, tb) = (self.obj as *const c_void, self.t());
         let inverse = direction.is_inverse() as u8;
-        call(&self.lib.name, |err| unsafe {
-            let (out, log_det) = (out.as_mut_ptr(), log_det.as_mut_ptr());
-            (tb.pass)(o, inverse, input.as_ptr(), d, n, record as u8, out, log_det, &mut tape, err)
-        })?;
+        let (out_ptr, ld_ptr) = (out.as_mut_ptr(), log_det.as_mut_ptr());
+        // SAFETY: the buffers hold `d x n` and `n` numbers; `o` is this object's live handle.
+        unsafe { tb.pass(&self.lib.name, o, inverse, input.as_ptr(), d, n, record as u8, out_ptr, ld_ptr, &mut tape) }?;
         let tape = (record && !tape.is_null()).then(|| {
             Tape::new(PluginTape { ptr: tape, owner: o, direction, free: tb.free_tape, lib: self.lib.clone() })
         });
@@ -133,9 +131,10 @@ impl Bijection for PluginBijection {
         let mut g_in = Batch::zeros(d, n);
         let (o, tb) = (self.obj as *const c_void, self.t());
         let inverse = direction.is_inverse() as u8;
-        call(&self.lib.name, |err| unsafe {
-            (tb.vjp)(o, inverse, t.ptr, g.out.as_ptr(), d, n, g.log_det.as_ptr(), gp, np, g_in.as_mut_ptr(), err)
-        })?;
+        let (g_out, g_ld, g_in_ptr) = (g.out.as_ptr(), g.log_det.as_ptr(), g_in.as_mut_ptr());
+        // SAFETY: the buffers were checked against `d x n` above; the tape is this object's, of
+        // this direction, and still alive (`t` borrows it).
+        unsafe { tb.vjp(&self.lib.name, o, inverse, t.ptr, g_out, d, n, g_ld, gp, np, g_in_ptr) }?;
         Ok(g_in)
     }
 }

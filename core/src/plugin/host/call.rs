@@ -43,10 +43,9 @@ pub(crate) fn call(plugin: &str, f: impl FnOnce(Sink) -> Status) -> Result<()> {
     if code == status::OK { Ok(()) } else { Err(decode_error(code, err.message(), plugin)) }
 }
 
-/// Like [`call`], for functions that put results into an output sink.
-pub(crate) fn collect_call(plugin: &str, f: impl FnOnce(Sink, Sink) -> Status) -> Result<Vec<(String, Vec<f64>)>> {
+/// What a call puts into an output sink: `f` makes the call with the sink.
+pub(crate) fn collected(f: impl FnOnce(Sink) -> Result<()>) -> Result<Vec<(String, Vec<f64>)>> {
     let mut out = Collected::default();
-    let out_sink = out.sink();
-    call(plugin, |err| f(out_sink, err))?;
+    f(out.sink())?;
     Ok(out.0)
 }

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
-use super::call::{call, collect_call};
+use super::call::collected;
 use super::{Library, table};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
@@ -77,7 +77,7 @@ impl PluginKernel {
         let mut k = PluginKernel { obj: obj.handle, table, needs_grad: false, fault: None, lib };
         let (o, tb) = (k.obj as *const c_void, k.t());
         let mut needs = 0u8;
-        call(&k.lib.name, |err| unsafe { (tb.info)(o, &mut needs, err) })?;
+        unsafe { tb.info(&k.lib.name, o, &mut needs) }?;
         k.needs_grad = needs != 0;
         Ok(k)
     }
@@ -131,13 +131,13 @@ impl Kernel for PluginKernel {
             accepted: accepted.as_mut_ptr(),
         };
         let (o, tb) = (self.obj, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.step)(o, &callback, &chains, seed, 0, err) })?;
+        unsafe { tb.step(&self.lib.name, o, &callback, &chains, seed, 0) }?;
         Ok(StepStats { accept_prob, accepted: accepted.into_iter().map(|a| a != 0).collect() })
     }
 
     fn set_adapt(&mut self, on: bool) {
         let (o, tb) = (self.obj, self.t());
-        if let Err(e) = call(&self.lib.name, |err| unsafe { (tb.set_adapt)(o, on as u8, err) }) {
+        if let Err(e) = unsafe { tb.set_adapt(&self.lib.name, o, on as u8) } {
             self.fault = Some(e);
         }
     }
@@ -145,7 +145,7 @@ impl Kernel for PluginKernel {
     /// Empty when the plugin fails to report (the trait method cannot return an error).
     fn tuning(&self) -> Vec<(String, f64)> {
         let (o, tb) = (self.obj as *const c_void, self.t());
-        collect_call(&self.lib.name, |out, err| unsafe { (tb.tuning)(o, out, err) })
+        collected(|out| unsafe { tb.tuning(&self.lib.name, o, out) })
             .map(|v| v.into_iter().filter_map(|(n, x)| x.first().map(|x| (n, *x))).collect())
             .unwrap_or_default()
     }
@@ -153,20 +153,20 @@ impl Kernel for PluginKernel {
     /// Empty when the plugin fails to report; restoring it then fails with a clear error.
     fn state(&self) -> Vec<f64> {
         let (o, tb) = (self.obj as *const c_void, self.t());
-        collect_call(&self.lib.name, |out, err| unsafe { (tb.state)(o, out, err) })
+        collected(|out| unsafe { tb.state(&self.lib.name, o, out) })
             .map(|v| v.into_iter().flat_map(|(_, x)| x).collect())
             .unwrap_or_default()
     }
 
     fn set_state(&mut self, s: &[f64]) -> Result<()> {
         let (o, tb) = (self.obj, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.set_state)(o, s.as_ptr(), s.len(), err) })
+        unsafe { tb.set_state(&self.lib.name, o, s.as_ptr(), s.len()) }
     }
 
     fn boxed_clone(&self) -> Result<Box<dyn Kernel>> {
         let (o, tb) = (self.obj as *const c_void, self.t());
         let mut copy: *mut c_void = std::ptr::null_mut();
-        call(&self.lib.name, |err| unsafe { (tb.clone)(o, &mut copy, err) })?;
+        unsafe { tb.clone(&self.lib.name, o, &mut copy) }?;
         if copy.is_null() {
             return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "kernel clone returned null".into() });
         }

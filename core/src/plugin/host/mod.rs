@@ -3,7 +3,7 @@
 //! loaded while any object made from it lives.
 
 mod bijection;
-mod call;
+pub(crate) mod call;
 mod kernel;
 mod target;
 

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::call::{call, collect_call};
+use super::call::collected;
 use super::{Library, table};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
@@ -44,10 +44,10 @@ impl PluginTarget {
         };
         let (o, tb) = (t.obj as *const c_void, t.t());
         let mut info = TargetInfo::default();
-        call(&t.lib.name, |err| unsafe { (tb.info)(o, &mut info, err) })?;
-        let names = collect_call(&t.lib.name, |out, err| unsafe { (tb.observable_names)(o, out, err) })?;
-        let means = collect_call(&t.lib.name, |out, err| unsafe { (tb.known_means)(o, out, err) })?;
-        let test = collect_call(&t.lib.name, |out, err| unsafe { (tb.test_set)(o, out, err) })?;
+        unsafe { tb.info(&t.lib.name, o, &mut info) }?;
+        let names = collected(|out| unsafe { tb.observable_names(&t.lib.name, o, out) })?;
+        let means = collected(|out| unsafe { tb.known_means(&t.lib.name, o, out) })?;
+        let test = collected(|out| unsafe { tb.test_set(&t.lib.name, o, out) })?;
         check_dim("observable names", names.len(), info.n_observables)?;
         t.observable_names = names.into_iter().map(|(n, _)| n).collect();
         t.known_means = means.into_iter().filter_map(|(n, v)| v.first().map(|x| (n, *x))).collect();
@@ -71,7 +71,7 @@ impl PluginTarget {
         check_dim("sample dimension", d, self.info.dim)?;
         check_dim("output length", out.len(), n)?;
         let (o, tb) = (self.obj as *const c_void, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.log_prob)(o, x.as_ptr(), d, n, out.as_mut_ptr(), grad, err) })
+        unsafe { tb.log_prob(&self.lib.name, o, x.as_ptr(), d, n, out.as_mut_ptr(), grad) }
     }
 }
 
@@ -122,7 +122,7 @@ impl Target for PluginTarget {
         let seed = child_seed(rng);
         let mut b = Batch::zeros(self.info.dim, n);
         let (o, tb) = (self.obj as *const c_void, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.sample)(o, n, seed, 0, b.as_mut_ptr(), err) })?;
+        unsafe { tb.sample(&self.lib.name, o, n, seed, 0, b.as_mut_ptr()) }?;
         Ok(b)
     }
 
@@ -138,7 +138,7 @@ impl Target for PluginTarget {
         check_dim("sample dimension", x.len(), self.info.dim)?;
         check_dim("observables length", out.len(), self.observable_names.len())?;
         let (o, tb) = (self.obj as *const c_void, self.t());
-        call(&self.lib.name, |err| unsafe { (tb.observables)(o, x.as_ptr(), x.len(), 1, out.as_mut_ptr(), err) })
+        unsafe { tb.observables(&self.lib.name, o, x.as_ptr(), x.len(), 1, out.as_mut_ptr()) }
     }
 
     fn known_means(&self) -> Vec<(String, f64)> {
