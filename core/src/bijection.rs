@@ -2,8 +2,8 @@
 //!
 //! A layer implements a small surface once for both directions — `dim`, its parameters, one
 //! [`Bijection::pass`] and one [`Bijection::vjp`] taking a [`Direction`] — and gets
-//! `forward`, `inverse`, `forward_vjp`, `inverse_vjp` and a length-checked `set_params` as
-//! provided methods. Parameter-free layers implement only `dim`, `pass` and `vjp`.
+//! `forward`, `inverse` and a length-checked `set_params` as provided methods. Parameter-free
+//! layers implement only `dim`, `pass` and `vjp`.
 
 use std::any::Any;
 
@@ -74,6 +74,13 @@ pub struct Cotangent<'a> {
     pub params: Option<&'a mut [f64]>,
 }
 
+impl<'a> Cotangent<'a> {
+    /// The cotangents of a pass's outputs and log-determinants, and the parameter accumulator.
+    pub fn new(out: &'a Batch, log_det: &'a [f64], params: Option<&'a mut [f64]>) -> Self {
+        Cotangent { out, log_det, params }
+    }
+}
+
 /// One invertible layer `x = F(z)` with parameters theta.
 pub trait Bijection: Send + Sync {
     /// Dimension the layer acts on.
@@ -116,27 +123,5 @@ pub trait Bijection: Send + Sync {
     /// `z = F^-1(x)` for each column, with `log|det dF^-1/dx|`.
     fn inverse(&self, x: &Batch, record: bool) -> Result<Pass> {
         self.pass(Direction::Inverse, x, record)
-    }
-
-    /// Backward step of a recorded forward pass.
-    fn forward_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(Direction::Forward, tape, Cotangent { out: g_out, log_det: g_log_det, params: g_params })
-    }
-
-    /// Backward step of a recorded inverse pass.
-    fn inverse_vjp(
-        &self,
-        tape: &Tape,
-        g_out: &Batch,
-        g_log_det: &[f64],
-        g_params: Option<&mut [f64]>,
-    ) -> Result<Batch> {
-        self.vjp(Direction::Inverse, tape, Cotangent { out: g_out, log_det: g_log_det, params: g_params })
     }
 }

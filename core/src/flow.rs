@@ -5,7 +5,7 @@
 //! [`crate::shard`]); parameter gradients are summed over shards in shard order.
 
 use crate::Batch;
-use crate::bijection::{Bijection, Tape};
+use crate::bijection::{Bijection, Cotangent, Direction, Tape};
 use crate::error::{Error, Result, check_dim};
 use crate::rng::{Rng, fill_normal};
 use crate::shard;
@@ -282,7 +282,7 @@ impl Flow {
         let mut gp = weights.map(|_| vec![0.0; self.n_params()]);
         for (k, tape) in tapes.iter().rev().enumerate() {
             let slot = gp.as_mut().map(|v| &mut v[self.offsets[k]..self.offsets[k + 1]]);
-            g = self.layers[k].inverse_vjp(tape, &g, &w, slot)?;
+            g = self.layers[k].vjp(Direction::Inverse, tape, Cotangent::new(&g, &w, slot))?;
         }
         Ok((gp, g))
     }
@@ -328,18 +328,32 @@ impl Flow {
         check_dim("path cotangent rows", g_x.nrows(), self.dim)?;
         check_dim("path cotangent columns", g_x.ncols(), path.x.ncols())?;
         check_dim("log q cotangent length", g_log_q.len(), path.x.ncols())?;
+        let g_log_det: Vec<f64> = g_log_q.iter().map(|v| -v).collect();
+        self.backprop_forward(&path.ranges, &path.tapes, g_x, &g_log_det)
+    }
+
+    /// Parameter gradient of `sum_i g_x_i . x_i + g_log_det_i * sum_k log|det J_k|(z_i)` along
+    /// forward passes recorded shard by shard (`tapes[s][k]`: layer `k` of shard `ranges[s]`),
+    /// summed in shard order so that the result does not depend on the thread count.
+    pub(crate) fn backprop_forward(
+        &self,
+        ranges: &[(usize, usize)],
+        tapes: &[Vec<Tape>],
+        g_x: &Batch,
+        g_log_det: &[f64],
+    ) -> Result<Vec<f64>> {
         let parts: Vec<Vec<f64>> = {
             use rayon::prelude::*;
-            path.ranges
+            ranges
                 .par_iter()
-                .zip(path.tapes.par_iter())
+                .zip(tapes.par_iter())
                 .map(|(&r, tapes)| {
                     let mut g = shard::columns(g_x, r);
-                    let g_ld: Vec<f64> = g_log_q[r.0..r.0 + r.1].iter().map(|v| -v).collect();
+                    let g_ld = &g_log_det[r.0..r.0 + r.1];
                     let mut gp = vec![0.0; self.n_params()];
                     for k in (0..self.layers.len()).rev() {
                         let slot = &mut gp[self.offsets[k]..self.offsets[k + 1]];
-                        g = self.layers[k].forward_vjp(&tapes[k], &g, &g_ld, Some(slot))?;
+                        g = self.layers[k].vjp(Direction::Forward, &tapes[k], Cotangent::new(&g, g_ld, Some(slot)))?;
                     }
                     Ok(gp)
                 })

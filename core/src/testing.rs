@@ -9,7 +9,7 @@
 use rand::seq::index::sample;
 
 use crate::Batch;
-use crate::bijection::Bijection;
+use crate::bijection::{Bijection, Cotangent, Direction};
 use crate::error::{Error, Result};
 use crate::rng::{Rng, fill_normal};
 
@@ -140,17 +140,10 @@ fn check_direction(layer: &mut dyn Bijection, input: &Batch, inverse: bool, rng:
     let mut g_params = vec![0.0; theta.len()];
     let p = pass(layer, input, inverse)?;
     let tape = p.tape.ok_or_else(|| Error::Other("pass recorded no tape".into()))?;
-    let g_in = if inverse {
-        layer.inverse_vjp(&tape, &g_out, &g_ld, Some(&mut g_params))?
-    } else {
-        layer.forward_vjp(&tape, &g_out, &g_ld, Some(&mut g_params))?
-    };
+    let direction = if inverse { Direction::Inverse } else { Direction::Forward };
+    let g_in = layer.vjp(direction, &tape, Cotangent::new(&g_out, &g_ld, Some(&mut g_params)))?;
     // The input VJP without parameter accumulation must agree with the one with it.
-    let g_in_only = if inverse {
-        layer.inverse_vjp(&tape, &g_out, &g_ld, None)?
-    } else {
-        layer.forward_vjp(&tape, &g_out, &g_ld, None)?
-    };
+    let g_in_only = layer.vjp(direction, &tape, Cotangent::new(&g_out, &g_ld, None))?;
     if (&g_in_only - &g_in).abs().max() > 1e-12 * (1.0 + g_in.abs().max()) {
         return Err(Error::Other("input VJP changes when parameter gradients are requested".into()));
     }

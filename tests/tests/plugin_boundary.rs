@@ -6,7 +6,8 @@ use bootflow_core::mcmc::rwm::{RandomWalk, RandomWalkConfig};
 use bootflow_core::registry::LayerContext;
 use bootflow_core::rng::{self, child_seed};
 use bootflow_core::{
-    Batch, Bijection, ChainState, Error, Flow, Kernel, LogDensity, Registry, Target, TargetDensity, testing,
+    Batch, Bijection, ChainState, Cotangent, Direction, Error, Flow, Kernel, LogDensity, Registry, Target,
+    TargetDensity, testing,
 };
 use bootflow_tests::built;
 use fixture_sample_plugin::Gaussian2d;
@@ -73,9 +74,15 @@ fn tapes_are_only_accepted_by_the_layer_that_recorded_them() {
     let pass = layers[0].forward(&z, true).unwrap();
     let tape = pass.tape.unwrap();
     let g = Batch::from_element(2, 1, 1.0);
-    assert!(layers[1].forward_vjp(&tape, &g, &[1.0], None).is_err(), "another layer's tape");
-    assert!(layers[0].inverse_vjp(&tape, &g, &[1.0], None).is_err(), "a forward tape in the inverse VJP");
-    layers[0].forward_vjp(&tape, &g, &[1.0], None).unwrap();
+    assert!(
+        layers[1].vjp(Direction::Forward, &tape, Cotangent::new(&g, &[1.0], None)).is_err(),
+        "another layer's tape"
+    );
+    assert!(
+        layers[0].vjp(Direction::Inverse, &tape, Cotangent::new(&g, &[1.0], None)).is_err(),
+        "a forward tape in the inverse VJP"
+    );
+    layers[0].vjp(Direction::Forward, &tape, Cotangent::new(&g, &[1.0], None)).unwrap();
 }
 
 #[test]
@@ -212,7 +219,8 @@ fn library_stays_loaded_while_an_object_lives() {
     drop(reg);
     // No registry and no plugin handle left: only the objects keep the library open.
     assert_eq!(target.log_prob(&[1.0, -2.0]).unwrap(), 0.0);
-    let g = layer.forward_vjp(&tape, &Batch::from_element(2, 1, 1.0), &[0.0], None).unwrap();
+    let g =
+        layer.vjp(Direction::Forward, &tape, Cotangent::new(&Batch::from_element(2, 1, 1.0), &[0.0], None)).unwrap();
     assert_eq!(g, Batch::from_element(2, 1, 1.0), "identity layer");
     drop(layer);
     drop(tape);

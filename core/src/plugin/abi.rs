@@ -169,18 +169,17 @@ pub struct BijectionInfo {
 /// [`TargetTable::log_prob`]; `ctx` is the host's and is valid only during the `step` call.
 #[repr(C)]
 pub struct DensityCallback {
+    /// The host's density.
     pub ctx: *const c_void,
+    /// Its dimension.
     pub dim: usize,
-    pub eval: unsafe extern "C" fn(
-        ctx: *const c_void,
-        x: *const f64,
-        dim: usize,
-        n: usize,
-        out: *mut f64,
-        grad: *mut f64,
-        err: Sink,
-    ) -> Status,
+    /// `eval(ctx, x, dim, n, out, grad, err)`, as [`TargetTable::log_prob`] with `ctx` for the object.
+    pub eval: DensityEval,
 }
+
+/// Type of [`DensityCallback::eval`].
+pub type DensityEval =
+    unsafe extern "C" fn(*const c_void, *const f64, usize, usize, *mut f64, *mut f64, Sink) -> Status;
 
 /// The chain state and per-chain statistics a kernel step reads and writes in place.
 /// `grad` is null when the kernel does not need gradients.

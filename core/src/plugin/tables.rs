@@ -22,6 +22,14 @@ use crate::kernel::Kernel;
 use crate::plugin::abi::{BijectionInfo, ChainBuffers, DensityCallback, Sink, Status, TargetInfo};
 use crate::target::Target;
 
+/// What the host needs of every object table: its kind's name and how to destroy an object.
+pub(crate) trait ObjectTable: 'static {
+    /// The object kind, for messages.
+    const KIND: &'static str;
+    /// The table's `destroy` entry.
+    fn destroy_fn(&self) -> unsafe extern "C" fn(obj: *mut c_void);
+}
+
 /// Declares one object table; see the module docs. An entry's receiver is `shared` (callable
 /// concurrently, `*const c_void` handle) or `exclusive` (`*mut c_void`, needs exclusive access).
 macro_rules! object_table {
@@ -33,7 +41,7 @@ macro_rules! object_table {
     (@with exclusive) => { crate::plugin::export::guard::with_mut };
     (
         $(#[$meta:meta])*
-        table $table:ident of $obj:ty, exports $exports:ident, shims $shims:ident {
+        table $table:ident ($kind:literal) of $obj:ty, exports $exports:ident, shims $shims:ident {
             $(
                 $(#[$fmeta:meta])*
                 fn $name:ident($recv:ident $(, $arg:ident: $ty:ty)* $(,)?);
@@ -55,6 +63,13 @@ macro_rules! object_table {
                 ) -> Status,
             )*
             $($($(#[$emeta])* pub $extra: $ety,)*)?
+        }
+
+        impl ObjectTable for $table {
+            const KIND: &'static str = $kind;
+            fn destroy_fn(&self) -> unsafe extern "C" fn(obj: *mut c_void) {
+                self.destroy
+            }
         }
 
         /// What a plugin-side implementation of this table provides, one method per entry.
@@ -120,7 +135,7 @@ macro_rules! object_table {
 object_table! {
     /// Function table of a target. Batches are column-major `dim x n` arrays; every entry may be
     /// called concurrently from several threads.
-    table TargetTable of Box<dyn Target>, exports TargetExports, shims target_shims {
+    table TargetTable ("target") of Box<dyn Target>, exports TargetExports, shims target_shims {
         /// Writes the target's facts.
         fn info(shared, out: *mut TargetInfo);
         /// Puts each observable name (text only).
@@ -142,7 +157,7 @@ object_table! {
     /// Function table of a bijection. `inverse` selects the pass (0 forward, 1 inverse). A tape
     /// is an opaque pointer owned by the host once returned, released with `free_tape`, and only
     /// ever handed back to the object that made it.
-    table BijectionTable of Box<dyn Bijection>, exports BijectionExports, shims bijection_shims {
+    table BijectionTable ("bijection") of Box<dyn Bijection>, exports BijectionExports, shims bijection_shims {
         /// Writes the dimension and parameter count.
         fn info(shared, out: *mut BijectionInfo);
         /// Writes the `len == n_params` parameters to `out`.
@@ -164,7 +179,7 @@ object_table! {
 
 object_table! {
     /// Function table of a kernel. Exclusive entries need exclusive access to the object.
-    table KernelTable of Box<dyn Kernel>, exports KernelExports, shims kernel_shims {
+    table KernelTable ("kernel") of Box<dyn Kernel>, exports KernelExports, shims kernel_shims {
         /// Writes 1 to `needs_grad` when the kernel uses gradients.
         fn info(shared, needs_grad: *mut u8);
         /// One transition with randomness from `rng::stream(seed, stream)`; the chain buffers

@@ -9,7 +9,7 @@
 //! inverse pass, done while sampling (no saving unless a layer offers a cheaper `J^{-T}` VJP).
 
 use crate::Batch;
-use crate::bijection::Tape;
+use crate::bijection::{Cotangent, Direction, Tape};
 use crate::error::{Error, Result, check_dim};
 use crate::flow::Flow;
 use crate::shard;
@@ -38,10 +38,10 @@ pub fn forward_with_score(flow: &Flow, z: &Batch) -> Result<ScoredPath> {
         for l in flow.layers() {
             let p = l.forward(&x, true)?;
             let tape = p.tape.ok_or_else(|| Error::Other("layer recorded no forward tape".into()))?;
-            g -= l.forward_vjp(&tape, &zeros, &ones, None)?;
+            g -= l.vjp(Direction::Forward, &tape, Cotangent::new(&zeros, &ones, None))?;
             let inv = l.inverse(&p.out, true)?;
             let inv_tape = inv.tape.ok_or_else(|| Error::Other("layer recorded no inverse tape".into()))?;
-            g = l.inverse_vjp(&inv_tape, &g, &no_ld, None)?;
+            g = l.vjp(Direction::Inverse, &inv_tape, Cotangent::new(&g, &no_ld, None))?;
             log_q.iter_mut().zip(&p.log_det).for_each(|(a, b)| *a -= b);
             tapes.push(tape);
             x = p.out;
@@ -63,31 +63,7 @@ pub fn forward_with_score(flow: &Flow, z: &Batch) -> Result<ScoredPath> {
 /// Parameter gradient of `sum_i g_x_i . x_i` at fixed base points along the recorded path.
 pub fn backprop(flow: &Flow, path: &ScoredPath, g_x: &Batch) -> Result<Vec<f64>> {
     check_dim("path cotangent columns", g_x.ncols(), path.x.ncols())?;
-    let mut offsets = vec![0];
-    for l in flow.layers() {
-        offsets.push(offsets.last().copied().unwrap_or(0) + l.n_params());
-    }
-    let parts: Vec<Vec<f64>> = {
-        use rayon::prelude::*;
-        path.ranges
-            .par_iter()
-            .zip(path.tapes.par_iter())
-            .map(|(&r, tapes)| {
-                let mut g = shard::columns(g_x, r);
-                let no_ld = vec![0.0; r.1];
-                let mut gp = vec![0.0; flow.n_params()];
-                for (k, l) in flow.layers().iter().enumerate().rev() {
-                    g = l.forward_vjp(&tapes[k], &g, &no_ld, Some(&mut gp[offsets[k]..offsets[k + 1]]))?;
-                }
-                Ok(gp)
-            })
-            .collect::<Result<_>>()?
-    };
-    let mut total = vec![0.0; flow.n_params()];
-    for gp in parts {
-        total.iter_mut().zip(gp).for_each(|(a, b)| *a += b);
-    }
-    Ok(total)
+    flow.backprop_forward(&path.ranges, &path.tapes, g_x, &vec![0.0; path.x.ncols()])
 }
 
 #[cfg(test)]

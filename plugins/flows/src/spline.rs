@@ -3,9 +3,9 @@
 //! network of the frozen coordinates. `log|det| = sum_a log f'_a(x_a)`. The conditioner and
 //! everything around it is the shared [`Coupling`]; this file is the spline map.
 
-use bootflow_core::{Batch, Direction, Error, Result, Rng};
+use bootflow_core::{Batch, Error, Pass, Result, Rng};
 use bootflow_nn::Activation;
-use bootflow_nn::coupling::{Coupling, CouplingTransform};
+use bootflow_nn::coupling::{Coupling, CouplingTransform, Site};
 use bootflow_nn::mask::Split;
 
 use crate::rqs::{Knots, X};
@@ -53,21 +53,13 @@ impl CouplingTransform for Spline {
         3 * self.bins - 1
     }
 
-    fn apply(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        raw: Batch,
-        out: &mut Batch,
-        log_det: &mut [f64],
-        record: bool,
-    ) -> Option<SplineRecord> {
+    fn apply(&self, at: Site<'_>, raw: Batch, pass: &mut Pass) -> Option<SplineRecord> {
+        let (Site { direction, active, record }, out) = (at, &mut pass.out);
         let (d, n, per) = (out.nrows(), out.ncols(), self.outputs_per_coordinate());
-        let da = active.len();
-        let inverse = direction.is_inverse();
+        let (da, inverse) = (active.len(), direction.is_inverse());
         let mut za = if record { Batch::zeros(da, n) } else { Batch::zeros(0, 0) };
         let mut knots = Knots::default();
-        for (j, ld) in log_det.iter_mut().enumerate() {
+        for (j, ld) in pass.log_det.iter_mut().enumerate() {
             let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
             for (i, &row) in active.iter().enumerate() {
                 let r = &raw.as_slice()[(j * da + i) * per..(j * da + i + 1) * per];
@@ -92,17 +84,9 @@ impl CouplingTransform for Spline {
     /// Forward (`x = f(z)`, `ld = log f'(z)`): `g_z = g_x f' + g_ld (log f')_z`, knots likewise.
     /// Inverse (`z = f^-1(x)`, `ld = -log f'(z)`): with `u = g_z - g_ld (log f')_z`,
     /// `g_x = u / f'` and the knot cotangent is `-u f_p / f' - g_ld (log f')_p`.
-    fn backward(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        t: &SplineRecord,
-        g_log_det: &[f64],
-        g_in: &mut Batch,
-        g_raw: &mut Batch,
-    ) {
-        let (da, per) = (active.len(), self.outputs_per_coordinate());
-        let inverse = direction.is_inverse();
+    fn backward(&self, at: Site<'_>, t: &SplineRecord, g_log_det: &[f64], g_in: &mut Batch, g_raw: &mut Batch) {
+        let (active, per) = (at.active, self.outputs_per_coordinate());
+        let (da, inverse) = (active.len(), at.direction.is_inverse());
         let mut knots = Knots::default();
         for (j, &g_ld) in g_log_det.iter().enumerate() {
             for (i, &row) in active.iter().enumerate() {

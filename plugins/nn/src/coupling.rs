@@ -25,32 +25,28 @@ pub trait CouplingTransform: Clone + Debug + Send + Sync + 'static {
     /// Conditioner outputs per active coordinate.
     fn outputs_per_coordinate(&self) -> usize;
 
-    /// Maps the `active` rows of `out` (a copy of the pass input) in `direction` with the
-    /// conditioner outputs `raw` (`outputs_per_coordinate * active.len()` rows, one column per
-    /// sample) and adds each column's log-determinant into `log_det`. Returns the record when
-    /// `record` is set.
-    fn apply(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        raw: Batch,
-        out: &mut Batch,
-        log_det: &mut [f64],
-        record: bool,
-    ) -> Option<Self::Record>;
+    /// Maps the active rows of `pass.out` (a copy of the pass input) with the conditioner
+    /// outputs `raw` (`outputs_per_coordinate * active.len()` rows, one column per sample) and
+    /// adds each column's log-determinant into `pass.log_det`. Returns the record when
+    /// `at.record` is set.
+    fn apply(&self, at: Site<'_>, raw: Batch, pass: &mut Pass) -> Option<Self::Record>;
 
     /// Backward step of [`apply`](Self::apply): `g_in` holds the output cotangent and gets the
-    /// input cotangent in its `active` rows; `g_raw` (zeros, shaped like `raw`) gets the
+    /// input cotangent in its active rows; `g_raw` (zeros, shaped like `raw`) gets the
     /// cotangent of the conditioner outputs.
-    fn backward(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        record: &Self::Record,
-        g_log_det: &[f64],
-        g_in: &mut Batch,
-        g_raw: &mut Batch,
-    );
+    fn backward(&self, at: Site<'_>, rec: &Self::Record, g_log_det: &[f64], g_in: &mut Batch, g_raw: &mut Batch);
+}
+
+/// Where a transform runs: the pass's direction, the rows it transforms, and whether the pass
+/// is recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Site<'a> {
+    /// Direction of the pass.
+    pub direction: Direction,
+    /// The active coordinates, in increasing order.
+    pub active: &'a [usize],
+    /// Whether the pass keeps a tape.
+    pub record: bool,
 }
 
 /// A coupling layer: conditioner network on the frozen rows, `T` on the active rows.
@@ -151,14 +147,13 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
     fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
         check_dim(&self.what("input rows"), input.nrows(), self.dim)?;
         let (raw, net) = self.net.forward(gather(input, &self.split.frozen), record);
-        let mut out = input.clone();
-        let mut log_det = vec![0.0; input.ncols()];
-        let rec = self.transform.apply(direction, &self.split.active, raw, &mut out, &mut log_det, record);
-        let tape = match (net, rec) {
+        let mut pass = Pass { out: input.clone(), log_det: vec![0.0; input.ncols()], tape: None };
+        let rec = self.transform.apply(Site { direction, active: &self.split.active, record }, raw, &mut pass);
+        pass.tape = match (net, rec) {
             (Some(net), Some(record)) => Some(Tape::new(CouplingTape { direction, n: input.ncols(), net, record })),
             _ => None,
         };
-        Ok(Pass { out, log_det, tape })
+        Ok(pass)
     }
 
     /// The transform's backward step, then the conditioner's, whose input cotangent is added
@@ -180,7 +175,8 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
         let active = &self.split.active;
         let mut g_in = g.out.clone();
         let mut g_raw = Batch::zeros(active.len() * self.transform.outputs_per_coordinate(), n);
-        self.transform.backward(direction, active, &t.record, g.log_det, &mut g_in, &mut g_raw);
+        let at = Site { direction, active, record: true };
+        self.transform.backward(at, &t.record, g.log_det, &mut g_in, &mut g_raw);
         let g_frozen = self.net.backward(&t.net, g_raw, g.params);
         let (d, df) = (self.dim, self.split.frozen.len());
         for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {

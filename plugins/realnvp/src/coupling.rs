@@ -3,12 +3,12 @@
 //! the frozen coordinates `x_f`. `log|det| = sum_a s_a`. The conditioner and everything around
 //! it is the shared [`Coupling`]; this file is the affine map.
 
-use bootflow_core::{Batch, Direction, Error, Result, Rng};
+use bootflow_core::{Batch, Error, Pass, Result, Rng};
 
 use crate::activation::Activation;
 use crate::mask::Split;
 pub use bootflow_nn::coupling::Coupling;
-use bootflow_nn::coupling::CouplingTransform;
+use bootflow_nn::coupling::{CouplingTransform, Site};
 
 /// The bounded affine map of the active coordinates.
 #[derive(Clone, Debug)]
@@ -66,15 +66,8 @@ impl CouplingTransform for Affine {
     }
 
     /// Forward: `y = z e^s + t`; inverse: `z = (y - t) e^-s`.
-    fn apply(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        raw: Batch,
-        out: &mut Batch,
-        log_det: &mut [f64],
-        record: bool,
-    ) -> Option<AffineRecord> {
+    fn apply(&self, at: Site<'_>, raw: Batch, pass: &mut Pass) -> Option<AffineRecord> {
+        let (Site { direction, active, record }, out) = (at, &mut pass.out);
         let (d, n, da) = (out.nrows(), out.ncols(), active.len());
         let (mut tanh, mut e, mut za) = if record {
             (Batch::zeros(da, n), Batch::zeros(da, n), Batch::zeros(da, n))
@@ -83,7 +76,7 @@ impl CouplingTransform for Affine {
         };
         let inverse = direction.is_inverse();
         let sign = direction.sign();
-        for (j, ld) in log_det.iter_mut().enumerate() {
+        for (j, ld) in pass.log_det.iter_mut().enumerate() {
             let rc = &raw.as_slice()[j * 2 * da..(j + 1) * 2 * da];
             let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
             for (i, &row) in active.iter().enumerate() {
@@ -108,17 +101,9 @@ impl CouplingTransform for Affine {
     /// Forward: `g_z = g_y e^s`, `g_s = g_y z e^s + g_ld`, `g_t = g_y`.
     /// Inverse: `g_y = g_z e^-s`, `g_s = -g_z z - g_ld`, `g_t = -g_z e^-s`.
     /// Then `g_raw_s = g_s * bound * (1 - tanh^2)`.
-    fn backward(
-        &self,
-        direction: Direction,
-        active: &[usize],
-        rec: &AffineRecord,
-        g_log_det: &[f64],
-        g_in: &mut Batch,
-        g_raw: &mut Batch,
-    ) {
-        let (d, da) = (g_in.nrows(), active.len());
-        let inverse = direction.is_inverse();
+    fn backward(&self, at: Site<'_>, rec: &AffineRecord, g_log_det: &[f64], g_in: &mut Batch, g_raw: &mut Batch) {
+        let (d, active) = (g_in.nrows(), at.active);
+        let (da, inverse) = (active.len(), at.direction.is_inverse());
         for (j, &g_ld) in g_log_det.iter().enumerate() {
             let col = &mut g_in.as_mut_slice()[j * d..(j + 1) * d];
             let gr = &mut g_raw.as_mut_slice()[j * 2 * da..(j + 1) * 2 * da];
@@ -140,7 +125,7 @@ mod tests {
     use super::*;
     use crate::mask::{MaskKind, splits};
     use crate::precision::Precision;
-    use bootflow_core::{Bijection, Tape, rng, testing};
+    use bootflow_core::{Bijection, Cotangent, Tape, rng, testing};
 
     /// Parameter scale of the random layers: large enough that |tanh(raw_s)| reaches well into
     /// the curved part of tanh, small enough that it does not saturate (checked below). Wider
@@ -260,16 +245,12 @@ mod tests {
                 let g = testing::random_batch(dim, 37, &mut r);
                 let g_ld: Vec<f64> = (0..37).map(|i| 0.1 * i as f64 - 1.5).collect();
                 let ctx = format!("{kind:?} dim {dim} {act:?}");
-                for inverse in [false, true] {
+                for direction in Direction::BOTH {
                     let run = |l: &AffineCoupling| {
-                        let pass = if inverse { l.inverse(&z, true) } else { l.forward(&z, true) }.unwrap();
+                        let pass = l.pass(direction, &z, true).unwrap();
                         let mut gp = vec![0.0; l.n_params()];
                         let tape = pass.tape.as_ref().unwrap();
-                        let gx = if inverse {
-                            l.inverse_vjp(tape, &g, &g_ld, Some(&mut gp))
-                        } else {
-                            l.forward_vjp(tape, &g, &g_ld, Some(&mut gp))
-                        };
+                        let gx = l.vjp(direction, tape, Cotangent::new(&g, &g_ld, Some(&mut gp)));
                         (pass.out, pass.log_det, gx.unwrap(), gp)
                     };
                     let (a, b) = (run(&mixed), run(&layer));
@@ -280,7 +261,7 @@ mod tests {
                         ("parameter cotangent", &a.3[..], &b.3[..]),
                     ] {
                         let gap = scaled_gap(x, y);
-                        assert!(gap < 1e-5 && gap > 0.0, "{ctx} inverse {inverse} {name}: {gap}");
+                        assert!(gap < 1e-5 && gap > 0.0, "{ctx} {direction:?} {name}: {gap}");
                     }
                 }
                 // Both directions evaluate the conditioner on the same (unchanged) frozen rows,
@@ -328,14 +309,17 @@ mod tests {
         let layer = affine_coupling(4, split, &[8], Activation::Tanh, 2.0, 0.0, &mut r).unwrap();
         let z = testing::random_batch(4, 3, &mut r);
         let t = layer.forward(&z, true).unwrap().tape.unwrap();
-        assert!(layer.inverse_vjp(&t, &z, &[0.0; 3], None).is_err());
-        assert!(layer.forward_vjp(&Tape::new(1u8), &z, &[0.0; 3], None).is_err());
-        assert!(layer.forward_vjp(&t, &z, &[0.0; 2], None).is_err());
+        assert!(layer.vjp(Direction::Inverse, &t, Cotangent::new(&z, &[0.0; 3], None)).is_err());
+        assert!(layer.vjp(Direction::Forward, &Tape::new(1u8), Cotangent::new(&z, &[0.0; 3], None)).is_err());
+        assert!(layer.vjp(Direction::Forward, &t, Cotangent::new(&z, &[0.0; 2], None)).is_err());
         assert!(layer.forward(&testing::random_batch(3, 2, &mut r), false).is_err());
         // An empty batch is legal.
         let empty = Batch::zeros(4, 0);
         let t = layer.forward(&empty, true).unwrap().tape.unwrap();
         let mut gp = vec![0.0; layer.n_params()];
-        assert_eq!(layer.forward_vjp(&t, &empty, &[], Some(&mut gp)).unwrap().shape(), (4, 0));
+        assert_eq!(
+            layer.vjp(Direction::Forward, &t, Cotangent::new(&empty, &[], Some(&mut gp))).unwrap().shape(),
+            (4, 0)
+        );
     }
 }

@@ -6,7 +6,7 @@
 use std::ffi::c_void;
 use std::sync::Arc;
 
-use super::{Library, table};
+use super::{Handle, Library};
 use crate::Batch;
 use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::{Error, Result, check_dim};
@@ -14,17 +14,10 @@ use crate::plugin::abi::{BijectionInfo, BijectionTable, Object};
 
 /// A bijection created by a plugin library.
 pub struct PluginBijection {
-    obj: *mut c_void,
-    table: *const BijectionTable,
+    h: Handle<BijectionTable>,
     info: BijectionInfo,
     params: Vec<f64>,
-    lib: Arc<Library>,
 }
-
-// SAFETY: the handle is a plugin-side `Box<dyn Bijection>` (`Send + Sync`); `&self` methods only
-// make calls the ABI allows concurrently, `set_params` needs `&mut self`.
-unsafe impl Send for PluginBijection {}
-unsafe impl Sync for PluginBijection {}
 
 /// A plugin's tape with what is needed to check and free it.
 struct PluginTape {
@@ -41,33 +34,23 @@ unsafe impl Sync for PluginTape {}
 
 impl Drop for PluginTape {
     fn drop(&mut self) {
+        // SAFETY: `ptr` is a tape the plugin's `pass` returned, freed only here; `lib` keeps the
+        // function mapped.
         unsafe { (self.free)(self.ptr) }
     }
 }
 
 impl PluginBijection {
     pub(crate) fn new(lib: Arc<Library>, obj: Object) -> Result<Self> {
-        let table = unsafe { table::<BijectionTable>(&lib, obj.table, "bijection")? };
-        let mut b = PluginBijection { obj: obj.handle, table, info: BijectionInfo::default(), params: Vec::new(), lib };
-        let (o, tb) = (b.obj as *const c_void, b.t());
+        let h = Handle::<BijectionTable>::new(lib, obj)?;
+        let (o, tb) = (h.shared(), h.table());
         let mut info = BijectionInfo::default();
-        unsafe { tb.info(&b.lib.name, o, &mut info) }?;
+        // SAFETY: a live handle and a writable `BijectionInfo`.
+        unsafe { tb.info(h.plugin(), o, &mut info) }?;
         let mut params = vec![0.0; info.n_params];
-        unsafe { tb.params(&b.lib.name, o, params.as_mut_ptr(), params.len()) }?;
-        b.info = info;
-        b.params = params;
-        Ok(b)
-    }
-
-    fn t(&self) -> &BijectionTable {
-        // SAFETY: checked at creation; `lib` keeps it mapped for as long as `self` lives.
-        unsafe { &*self.table }
-    }
-}
-
-impl Drop for PluginBijection {
-    fn drop(&mut self) {
-        unsafe { (self.t().destroy)(self.obj) }
+        // SAFETY: a live handle and a buffer of `n_params` numbers.
+        unsafe { tb.params(h.plugin(), o, params.as_mut_ptr(), params.len()) }?;
+        Ok(PluginBijection { h, info, params })
     }
 }
 
@@ -85,8 +68,10 @@ impl Bijection for PluginBijection {
     }
 
     fn load_params(&mut self, params: &[f64]) -> Result<()> {
-        let (o, tb) = (self.obj, self.t());
-        unsafe { tb.set_params(&self.lib.name, o, params.as_ptr(), params.len()) }?;
+        let (o, tb) = (self.h.exclusive(), self.h.table());
+        // SAFETY: a live handle, exclusively borrowed, and `n_params` numbers (checked by
+        // `set_params`).
+        unsafe { tb.set_params(self.h.plugin(), o, params.as_ptr(), params.len()) }?;
         self.params.copy_from_slice(params);
         Ok(())
     }
@@ -97,24 +82,29 @@ impl Bijection for PluginBijection {
         let mut out = Batch::zeros(d, n);
         let mut log_det = vec![0.0; n];
         let mut tape: *mut c_void = std::ptr::null_mut();
-        let (o, tb) = (self.obj as *const c_void, self.t());
+        let (o, tb) = (self.h.shared(), self.h.table());
         let inverse = direction.is_inverse() as u8;
         let (out_ptr, ld_ptr) = (out.as_mut_ptr(), log_det.as_mut_ptr());
         // SAFETY: the buffers hold `d x n` and `n` numbers; `o` is this object's live handle.
-        unsafe { tb.pass(&self.lib.name, o, inverse, input.as_ptr(), d, n, record as u8, out_ptr, ld_ptr, &mut tape) }?;
+        unsafe {
+            tb.pass(self.h.plugin(), o, inverse, input.as_ptr(), d, n, record as u8, out_ptr, ld_ptr, &mut tape)
+        }?;
         let tape = (record && !tape.is_null()).then(|| {
-            Tape::new(PluginTape { ptr: tape, owner: o, direction, free: tb.free_tape, lib: self.lib.clone() })
+            Tape::new(PluginTape { ptr: tape, owner: o, direction, free: tb.free_tape, lib: self.h.lib().clone() })
         });
         if record && tape.is_none() {
-            return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "layer recorded no tape".into() });
+            return Err(Error::Plugin {
+                plugin: self.h.plugin().to_string(),
+                message: "layer recorded no tape".into(),
+            });
         }
         Ok(Pass { out, log_det, tape })
     }
 
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
-        let t = tape
-            .get::<PluginTape>()
-            .filter(|t| std::ptr::eq(t.owner, self.obj) && t.direction == direction && Arc::ptr_eq(&t.lib, &self.lib));
+        let t = tape.get::<PluginTape>().filter(|t| {
+            std::ptr::eq(t.owner, self.h.shared()) && t.direction == direction && Arc::ptr_eq(&t.lib, self.h.lib())
+        });
         let Some(t) = t else {
             return Err(Error::Other("tape was not recorded by this plugin layer in this direction".into()));
         };
@@ -129,12 +119,12 @@ impl Bijection for PluginBijection {
             None => (std::ptr::null_mut(), 0),
         };
         let mut g_in = Batch::zeros(d, n);
-        let (o, tb) = (self.obj as *const c_void, self.t());
+        let (o, tb) = (self.h.shared(), self.h.table());
         let inverse = direction.is_inverse() as u8;
         let (g_out, g_ld, g_in_ptr) = (g.out.as_ptr(), g.log_det.as_ptr(), g_in.as_mut_ptr());
         // SAFETY: the buffers were checked against `d x n` above; the tape is this object's, of
         // this direction, and still alive (`t` borrows it).
-        unsafe { tb.vjp(&self.lib.name, o, inverse, t.ptr, g_out, d, n, g_ld, gp, np, g_in_ptr) }?;
+        unsafe { tb.vjp(self.h.plugin(), o, inverse, t.ptr, g_out, d, n, g_ld, gp, np, g_in_ptr) }?;
         Ok(g_in)
     }
 }

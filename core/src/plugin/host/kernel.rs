@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use super::call::collected;
-use super::{Library, table};
+use super::{Handle, Library};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
 use crate::kernel::{ChainState, Kernel, StepStats};
@@ -16,19 +16,12 @@ use crate::target::LogDensity;
 
 /// A kernel created by a plugin library.
 pub struct PluginKernel {
-    obj: *mut c_void,
-    table: *const KernelTable,
+    h: Handle<KernelTable>,
     needs_grad: bool,
     /// An error from a call whose trait method cannot return one (`set_adapt`), reported by the
     /// next `step`.
     fault: Option<Error>,
-    lib: Arc<Library>,
 }
-
-// SAFETY: the handle is a plugin-side `Box<dyn Kernel>` (`Send + Sync`); mutating calls go
-// through `&mut self`.
-unsafe impl Send for PluginKernel {}
-unsafe impl Sync for PluginKernel {}
 
 /// Evaluates the host density for a plugin: `ctx` is a `*const &dyn LogDensity`.
 unsafe extern "C" fn eval_density(
@@ -73,24 +66,11 @@ unsafe extern "C" fn eval_density(
 
 impl PluginKernel {
     pub(crate) fn new(lib: Arc<Library>, obj: Object) -> Result<Self> {
-        let table = unsafe { table::<KernelTable>(&lib, obj.table, "kernel")? };
-        let mut k = PluginKernel { obj: obj.handle, table, needs_grad: false, fault: None, lib };
-        let (o, tb) = (k.obj as *const c_void, k.t());
+        let h = Handle::<KernelTable>::new(lib, obj)?;
         let mut needs = 0u8;
-        unsafe { tb.info(&k.lib.name, o, &mut needs) }?;
-        k.needs_grad = needs != 0;
-        Ok(k)
-    }
-
-    fn t(&self) -> &KernelTable {
-        // SAFETY: checked at creation; `lib` keeps it mapped for as long as `self` lives.
-        unsafe { &*self.table }
-    }
-}
-
-impl Drop for PluginKernel {
-    fn drop(&mut self) {
-        unsafe { (self.t().destroy)(self.obj) }
+        // SAFETY: a live handle and a writable flag.
+        unsafe { h.table().info(h.plugin(), h.shared(), &mut needs) }?;
+        Ok(PluginKernel { h, needs_grad: needs != 0, fault: None })
     }
 }
 
@@ -130,47 +110,49 @@ impl Kernel for PluginKernel {
             accept_prob: accept_prob.as_mut_ptr(),
             accepted: accepted.as_mut_ptr(),
         };
-        let (o, tb) = (self.obj, self.t());
-        unsafe { tb.step(&self.lib.name, o, &callback, &chains, seed, 0) }?;
+        let (o, tb) = (self.h.exclusive(), self.h.table());
+        unsafe { tb.step(self.h.plugin(), o, &callback, &chains, seed, 0) }?;
         Ok(StepStats { accept_prob, accepted: accepted.into_iter().map(|a| a != 0).collect() })
     }
 
     fn set_adapt(&mut self, on: bool) {
-        let (o, tb) = (self.obj, self.t());
-        if let Err(e) = unsafe { tb.set_adapt(&self.lib.name, o, on as u8) } {
+        let (o, tb) = (self.h.exclusive(), self.h.table());
+        if let Err(e) = unsafe { tb.set_adapt(self.h.plugin(), o, on as u8) } {
             self.fault = Some(e);
         }
     }
 
     /// Empty when the plugin fails to report (the trait method cannot return an error).
     fn tuning(&self) -> Vec<(String, f64)> {
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        collected(|out| unsafe { tb.tuning(&self.lib.name, o, out) })
+        let (o, tb) = (self.h.shared(), self.h.table());
+        collected(|out| unsafe { tb.tuning(self.h.plugin(), o, out) })
             .map(|v| v.into_iter().filter_map(|(n, x)| x.first().map(|x| (n, *x))).collect())
             .unwrap_or_default()
     }
 
     /// Empty when the plugin fails to report; restoring it then fails with a clear error.
     fn state(&self) -> Vec<f64> {
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        collected(|out| unsafe { tb.state(&self.lib.name, o, out) })
+        let (o, tb) = (self.h.shared(), self.h.table());
+        collected(|out| unsafe { tb.state(self.h.plugin(), o, out) })
             .map(|v| v.into_iter().flat_map(|(_, x)| x).collect())
             .unwrap_or_default()
     }
 
     fn set_state(&mut self, s: &[f64]) -> Result<()> {
-        let (o, tb) = (self.obj, self.t());
-        unsafe { tb.set_state(&self.lib.name, o, s.as_ptr(), s.len()) }
+        let (o, tb) = (self.h.exclusive(), self.h.table());
+        unsafe { tb.set_state(self.h.plugin(), o, s.as_ptr(), s.len()) }
     }
 
     fn boxed_clone(&self) -> Result<Box<dyn Kernel>> {
-        let (o, tb) = (self.obj as *const c_void, self.t());
+        let (o, tb) = (self.h.shared(), self.h.table());
         let mut copy: *mut c_void = std::ptr::null_mut();
-        unsafe { tb.clone(&self.lib.name, o, &mut copy) }?;
+        unsafe { tb.clone(self.h.plugin(), o, &mut copy) }?;
         if copy.is_null() {
-            return Err(Error::Plugin { plugin: self.lib.name.clone(), message: "kernel clone returned null".into() });
+            return Err(Error::Plugin {
+                plugin: self.h.plugin().to_string(),
+                message: "kernel clone returned null".into(),
+            });
         }
-        let obj = Object { handle: copy, table: self.table as *const c_void };
-        Ok(Box::new(PluginKernel::new(self.lib.clone(), obj)?))
+        Ok(Box::new(PluginKernel::new(self.h.lib().clone(), self.h.sibling(copy))?))
     }
 }

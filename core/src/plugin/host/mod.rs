@@ -4,6 +4,7 @@
 
 mod bijection;
 pub(crate) mod call;
+mod handle;
 mod kernel;
 mod target;
 
@@ -23,6 +24,8 @@ use crate::registry::{LayerContext, Registry, Source};
 pub use bijection::PluginBijection;
 pub use kernel::PluginKernel;
 pub use target::PluginTarget;
+
+use handle::Handle;
 
 /// An open plugin library and its checked header.
 pub(crate) struct Library {
@@ -208,24 +211,6 @@ fn create(lib: &Library, kind: Kind, name: &str, config: &Value, ctx: LayerConte
         return Err(Error::Plugin { plugin: lib.name.clone(), message: format!("'{name}' created a null object") });
     }
     Ok(objects)
-}
-
-/// Reads the `size` field that starts every table and refuses tables older than this ABI's.
-///
-/// # Safety
-/// `table` must point to a table of this kind whose first field is its size.
-unsafe fn table<T>(lib: &Library, table: *const c_void, what: &str) -> Result<*const T> {
-    if table.is_null() {
-        return Err(Error::Plugin { plugin: lib.name.clone(), message: format!("null {what} table") });
-    }
-    let size = unsafe { (table as *const usize).read() };
-    if size < size_of::<T>() {
-        return Err(Error::Plugin {
-            plugin: lib.name.clone(),
-            message: format!("{what} table is {size} bytes, ABI {ABI_VERSION} needs {}", size_of::<T>()),
-        });
-    }
-    Ok(table as *const T)
 }
 
 impl Plugin {

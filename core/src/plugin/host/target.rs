@@ -1,12 +1,14 @@
 //! A plugin's target behind the [`Target`] trait. Facts that cannot change (dimension, flags,
 //! observable names, known means, test set) are read once at creation; every batched method is
 //! one call across the boundary.
+//!
+//! Every `unsafe` call below passes this object's live handle and buffers of the sizes the
+//! table field names (checked just before), which is the contract of the generated calls.
 
-use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::call::collected;
-use super::{Library, table};
+use super::{Handle, Library};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
 use crate::plugin::abi::{Object, TargetInfo, TargetTable};
@@ -15,69 +17,41 @@ use crate::target::Target;
 
 /// A target created by a plugin library.
 pub struct PluginTarget {
-    obj: *mut c_void,
-    table: *const TargetTable,
+    h: Handle<TargetTable>,
     info: TargetInfo,
     observable_names: Vec<String>,
     known_means: Vec<(String, f64)>,
     test_set: Option<Batch>,
-    // Keeps the library open until the object is destroyed.
-    lib: Arc<Library>,
 }
-
-// SAFETY: the handle is a plugin-side `Box<dyn Target>`, which is `Send + Sync`; the table and
-// library are immutable while `lib` keeps the library open.
-unsafe impl Send for PluginTarget {}
-unsafe impl Sync for PluginTarget {}
 
 impl PluginTarget {
     pub(crate) fn new(lib: Arc<Library>, obj: Object) -> Result<Self> {
-        let table = unsafe { table::<TargetTable>(&lib, obj.table, "target")? };
-        let mut t = PluginTarget {
-            obj: obj.handle,
-            table,
-            info: TargetInfo::default(),
-            observable_names: Vec::new(),
-            known_means: Vec::new(),
-            test_set: None,
-            lib,
-        };
-        let (o, tb) = (t.obj as *const c_void, t.t());
+        let h = Handle::<TargetTable>::new(lib, obj)?;
+        let (o, tb, name) = (h.shared(), h.table(), h.plugin());
         let mut info = TargetInfo::default();
-        unsafe { tb.info(&t.lib.name, o, &mut info) }?;
-        let names = collected(|out| unsafe { tb.observable_names(&t.lib.name, o, out) })?;
-        let means = collected(|out| unsafe { tb.known_means(&t.lib.name, o, out) })?;
-        let test = collected(|out| unsafe { tb.test_set(&t.lib.name, o, out) })?;
+        unsafe { tb.info(name, o, &mut info) }?;
+        let names = collected(|out| unsafe { tb.observable_names(name, o, out) })?;
+        let means = collected(|out| unsafe { tb.known_means(name, o, out) })?;
+        let test = collected(|out| unsafe { tb.test_set(name, o, out) })?;
         check_dim("observable names", names.len(), info.n_observables)?;
-        t.observable_names = names.into_iter().map(|(n, _)| n).collect();
-        t.known_means = means.into_iter().filter_map(|(n, v)| v.first().map(|x| (n, *x))).collect();
-        if let Some((_, v)) = test.into_iter().next() {
-            if info.dim == 0 || v.len() % info.dim != 0 {
+        let observable_names = names.into_iter().map(|(n, _)| n).collect();
+        let known_means = means.into_iter().filter_map(|(n, v)| v.first().map(|x| (n, *x))).collect();
+        let test_set = match test.into_iter().next() {
+            Some((_, v)) if info.dim == 0 || v.len() % info.dim != 0 => {
                 return Err(Error::Dim(format!("test set of {} numbers for dimension {}", v.len(), info.dim)));
             }
-            t.test_set = Some(Batch::from_vec(info.dim, v.len() / info.dim, v));
-        }
-        t.info = info;
-        Ok(t)
-    }
-
-    fn t(&self) -> &TargetTable {
-        // SAFETY: checked at creation; `lib` keeps it mapped for as long as `self` lives.
-        unsafe { &*self.table }
+            Some((_, v)) => Some(Batch::from_vec(info.dim, v.len() / info.dim, v)),
+            None => None,
+        };
+        Ok(PluginTarget { h, info, observable_names, known_means, test_set })
     }
 
     fn eval(&self, x: &Batch, out: &mut [f64], grad: *mut f64) -> Result<()> {
         let (d, n) = x.shape();
         check_dim("sample dimension", d, self.info.dim)?;
         check_dim("output length", out.len(), n)?;
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        unsafe { tb.log_prob(&self.lib.name, o, x.as_ptr(), d, n, out.as_mut_ptr(), grad) }
-    }
-}
-
-impl Drop for PluginTarget {
-    fn drop(&mut self) {
-        unsafe { (self.t().destroy)(self.obj) }
+        let (o, tb) = (self.h.shared(), self.h.table());
+        unsafe { tb.log_prob(self.h.plugin(), o, x.as_ptr(), d, n, out.as_mut_ptr(), grad) }
     }
 }
 
@@ -121,8 +95,8 @@ impl Target for PluginTarget {
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Batch> {
         let seed = child_seed(rng);
         let mut b = Batch::zeros(self.info.dim, n);
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        unsafe { tb.sample(&self.lib.name, o, n, seed, 0, b.as_mut_ptr()) }?;
+        let (o, tb) = (self.h.shared(), self.h.table());
+        unsafe { tb.sample(self.h.plugin(), o, n, seed, 0, b.as_mut_ptr()) }?;
         Ok(b)
     }
 
@@ -137,8 +111,8 @@ impl Target for PluginTarget {
     fn observables(&self, x: &[f64], out: &mut [f64]) -> Result<()> {
         check_dim("sample dimension", x.len(), self.info.dim)?;
         check_dim("observables length", out.len(), self.observable_names.len())?;
-        let (o, tb) = (self.obj as *const c_void, self.t());
-        unsafe { tb.observables(&self.lib.name, o, x.as_ptr(), x.len(), 1, out.as_mut_ptr()) }
+        let (o, tb) = (self.h.shared(), self.h.table());
+        unsafe { tb.observables(self.h.plugin(), o, x.as_ptr(), x.len(), 1, out.as_mut_ptr()) }
     }
 
     fn known_means(&self) -> Vec<(String, f64)> {
