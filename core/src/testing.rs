@@ -77,7 +77,8 @@ pub struct BijectionReport {
 }
 
 impl BijectionReport {
-    fn worst_gradient(&self) -> f64 {
+    /// The largest relative error of the four gradient checks.
+    pub fn worst_gradient(&self) -> f64 {
         [self.forward_input, self.forward_params, self.inverse_input, self.inverse_params]
             .into_iter()
             .fold(0.0, f64::max)

@@ -16,86 +16,13 @@ use serde_json::Value;
 
 const DIGESTS: &str = "golden/digests.txt";
 
-const KL_BASE: &str = r#"
-seed = 5
-[target]
-name = "gmm5"
-[flow]
-base_std = 8.0
-layers = [{ type = "affine" }, { type = "realnvp", couplings = 2, hidden = [16], activation = "tanh" }]
-[objective]
-name = "kl"
-estimator = "g3"
-batch = 64
-[train]
-steps = 25
-lr = 1e-3
-log_every = 5
-"#;
+const KL_BASE: &str = include_str!("../configs/golden-kl.toml");
 
-const SPLINE_FAB: &str = r#"
-seed = 2
-[target]
-name = "manywell"
-dim = 4
-[flow]
-base_std = 1.0
-layers = [{ type = "spline", couplings = 2, bins = 6, bound = 4.0, hidden = [16] }]
-[objective]
-name = "fab"
-form = "p2q"
-batch = 64
-n_intermediate = 2
-kernel = "hmc"
-kernel_config = { n_leapfrog = 3, step_size = 0.3, target_accept = 0.65, adapt = "simple" }
-adapt = true
-buffer = { size = 2048, min = 256, batches_per_ais = 4, max_w_adjust = 10.0 }
-[train]
-steps = 20
-lr = 3e-4
-clip_norm = 100.0
-log_every = 5
-"#;
+const SPLINE_FAB: &str = include_str!("../configs/golden-spline-fab.toml");
 
-const MAF_KL: &str = r#"
-seed = 9
-[target]
-name = "scripts/banana.rhai"
-[flow]
-base_std = 1.0
-layers = [{ type = "maf", blocks = 2, hidden = [16, 16] }, { type = "permute" }, { type = "actnorm" }]
-[objective]
-name = "kl"
-estimator = "g3"
-batch = 64
-[train]
-steps = 25
-lr = 1e-3
-log_every = 5
-"#;
+const MAF_KL: &str = include_str!("../configs/golden-maf-kl-rhai.toml");
 
-const RUN: &str = r#"
-seed = 3
-[target]
-name = "gmm5"
-[flow]
-base_std = 8.0
-layers = [{ type = "affine" }, { type = "realnvp", couplings = 2, hidden = [16] }]
-[objective]
-name = "kl"
-estimator = "g3"
-batch = 64
-[train]
-steps = 20
-lr = 1e-3
-log_every = 5
-[evaluate]
-samples = 2000
-[sample]
-method = "mis"
-chains = 2
-draws = 200
-"#;
+const RUN: &str = include_str!("../configs/golden-run.toml");
 
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))

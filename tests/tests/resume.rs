@@ -9,27 +9,7 @@ use std::time::{Duration, Instant};
 use bootflow_tests::built;
 use serde_json::Value;
 
-const CONFIG: &str = r#"
-seed = 3
-[target]
-name = "gmm5"
-[flow]
-base_std = 8.0
-layers = [{ type = "affine" }, { type = "realnvp", couplings = 4, hidden = [16] }]
-[objective]
-name = "fab"
-form = "p2q"
-batch = 64
-n_intermediate = 1
-kernel = "hmc"
-kernel_config = { n_leapfrog = 3, step_size = 0.5, adapt = "simple", target_accept = 0.65 }
-[train]
-steps = 1500
-lr = 1e-3
-clip_norm = 100.0
-log_every = 25
-checkpoint_every = 25
-"#;
+const CONFIG: &str = include_str!("../configs/resume-fab.toml");
 
 fn train(config: &Path, out: &Path, resume: bool) -> Command {
     let mut c = Command::new(built::bootflow());

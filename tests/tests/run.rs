@@ -7,34 +7,7 @@ use std::process::Command;
 use bootflow_tests::built;
 use serde_json::Value;
 
-const CONFIG: &str = r#"
-seed = 3
-
-[target]
-name = "gmm5"
-
-[flow]
-base_std = 8.0
-layers = [{ type = "affine" }, { type = "realnvp", couplings = 2, hidden = [16] }]
-
-[objective]
-name = "kl"
-estimator = "g3"
-batch = 64
-
-[train]
-steps = 30
-lr = 1e-3
-log_every = 5
-
-[evaluate]
-samples = 2000
-
-[sample]
-method = "mis"
-chains = 2
-draws = 200
-"#;
+const CONFIG: &str = include_str!("../configs/run-small.toml");
 
 /// Decodes `path`, checks its size and that it is not blank (many pixels off the background,
 /// several colours).
