@@ -8,8 +8,23 @@
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Flow, Pass, Result, Tape, rng, testing};
 
 struct SoftplusAffine {
-    a: Vec<f64>,
-    b: Vec<f64>,
+    /// `[a_1..a_d, b_1..b_d]`.
+    theta: Vec<f64>,
+}
+
+impl SoftplusAffine {
+    fn a(&self, i: usize) -> f64 {
+        self.theta[i]
+    }
+
+    fn b(&self, i: usize) -> f64 {
+        self.theta[self.dim() + i]
+    }
+
+    /// `softplus(a_i)` for every coordinate.
+    fn scales(&self) -> Vec<f64> {
+        (0..self.dim()).map(|i| softplus(self.a(i))).collect()
+    }
 }
 
 fn softplus(v: f64) -> f64 {
@@ -25,29 +40,27 @@ struct Input(Batch);
 
 impl Bijection for SoftplusAffine {
     fn dim(&self) -> usize {
-        self.a.len()
+        self.theta.len() / 2
     }
 
     fn n_params(&self) -> usize {
-        2 * self.dim()
+        self.theta.len()
     }
 
     fn params(&self) -> Vec<f64> {
-        [self.a.as_slice(), self.b.as_slice()].concat()
+        self.theta.clone()
     }
 
     fn load_params(&mut self, params: &[f64]) -> Result<()> {
-        let d = self.dim();
-        self.a.copy_from_slice(&params[..d]);
-        self.b.copy_from_slice(&params[d..]);
+        self.theta.copy_from_slice(params);
         Ok(())
     }
 
     fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
-        let s: Vec<f64> = self.a.iter().map(|&a| softplus(a)).collect();
+        let s = self.scales();
         let out = Batch::from_fn(input.nrows(), input.ncols(), |i, j| match direction {
-            Direction::Forward => s[i] * input[(i, j)] + self.b[i],
-            Direction::Inverse => (input[(i, j)] - self.b[i]) / s[i],
+            Direction::Forward => s[i] * input[(i, j)] + self.b(i),
+            Direction::Inverse => (input[(i, j)] - self.b(i)) / s[i],
         });
         let ld = direction.sign() * s.iter().map(|v| v.ln()).sum::<f64>();
         Ok(Pass { out, log_det: vec![ld; input.ncols()], tape: record.then(|| Tape::new(Input(input.clone()))) })
@@ -56,7 +69,7 @@ impl Bijection for SoftplusAffine {
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
         let input = &tape.get::<Input>().ok_or_else(|| Error::Other("foreign tape".into()))?.0;
         let (d, n) = input.shape();
-        let s: Vec<f64> = self.a.iter().map(|&a| softplus(a)).collect();
+        let s = self.scales();
         let g_in = Batch::from_fn(d, n, |i, j| match direction {
             Direction::Forward => g.out[(i, j)] * s[i],
             Direction::Inverse => g.out[(i, j)] / s[i],
@@ -64,7 +77,7 @@ impl Bijection for SoftplusAffine {
         if let Some(gp) = g.params {
             let g_ld: f64 = g.log_det.iter().sum();
             for i in 0..d {
-                let ds = sigmoid(self.a[i]);
+                let ds = sigmoid(self.a(i));
                 let (mut ga, mut gb) = (direction.sign() * g_ld * ds / s[i], 0.0);
                 for j in 0..n {
                     let v = input[(i, j)];
@@ -74,7 +87,7 @@ impl Bijection for SoftplusAffine {
                             gb += g.out[(i, j)];
                         }
                         Direction::Inverse => {
-                            ga -= g.out[(i, j)] * (v - self.b[i]) * ds / (s[i] * s[i]);
+                            ga -= g.out[(i, j)] * (v - self.b(i)) * ds / (s[i] * s[i]);
                             gb -= g.out[(i, j)] / s[i];
                         }
                     }
@@ -88,7 +101,7 @@ impl Bijection for SoftplusAffine {
 }
 
 fn layer(d: usize) -> SoftplusAffine {
-    SoftplusAffine { a: vec![0.0; d], b: vec![0.0; d] }
+    SoftplusAffine { theta: vec![0.0; 2 * d] }
 }
 
 #[test]

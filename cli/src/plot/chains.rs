@@ -2,6 +2,7 @@
 //! magnetisation of phi^4).
 
 use anyhow::anyhow;
+use bootflow_core::diagnostics::lag_products::centred_lag_products_direct;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -25,18 +26,14 @@ pub fn autocorrelation(chains: &[&[f64]], max_lag: usize) -> Vec<f64> {
     let lags = max_lag.min(shortest - 1);
     let mut sum = vec![0.0; lags + 1];
     let mut counted = 0usize;
-    let mut centred = Vec::new();
     for chain in usable {
         let mean = chain.iter().sum::<f64>() / chain.len() as f64;
-        centred.clear();
-        centred.extend(chain.iter().map(|v| v - mean));
-        let gamma0 = centred.iter().map(|v| v * v).sum::<f64>();
+        let c = centred_lag_products_direct(chain, mean, lags);
+        let gamma0 = c[0];
         if !(gamma0 > 0.0 && gamma0.is_finite()) {
             continue;
         }
-        for (t, s) in sum.iter_mut().enumerate() {
-            *s += centred[..centred.len() - t].iter().zip(&centred[t..]).map(|(a, b)| a * b).sum::<f64>() / gamma0;
-        }
+        sum.iter_mut().zip(&c).for_each(|(s, v)| *s += v / gamma0);
         counted += 1;
     }
     if counted == 0 {

@@ -6,13 +6,19 @@
 
 use crate::error::{Error, Result};
 
-/// `ln sum_i exp(a_i)`, stable; `-inf` when every term is `-inf` (or there are none).
-fn log_sum_exp(a: impl Iterator<Item = f64> + Clone) -> f64 {
-    let max = a.clone().fold(f64::NEG_INFINITY, f64::max);
-    if max == f64::NEG_INFINITY {
-        return f64::NEG_INFINITY;
+/// `ln sum_i exp(v_i)`, stable for terms of any magnitude; `-inf` when every term is `-inf` (or
+/// there are none), `+inf` when one is.
+pub fn log_sum_exp(v: &[f64]) -> f64 {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
     }
-    max + a.map(|v| (v - max).exp()).sum::<f64>().ln()
+    max + v.iter().map(|a| (a - max).exp()).sum::<f64>().ln()
+}
+
+/// `log_sum_exp` of `f(v_i)`.
+fn log_sum_exp_of(v: &[f64], f: impl Fn(f64) -> f64) -> f64 {
+    log_sum_exp(&v.iter().map(|&a| f(a)).collect::<Vec<f64>>())
 }
 
 /// Checks that log weights are usable: non-empty, no NaN, no `+inf`, not all zero weights.
@@ -33,8 +39,8 @@ fn check_log_weights(log_w: &[f64]) -> Result<()> {
 /// `(sum w)^2 / (N sum w^2) = exp(2 LSE(log w) - LSE(2 log w)) / N`.
 pub fn kish_ess(log_w: &[f64]) -> Result<f64> {
     check_log_weights(log_w)?;
-    let lse1 = log_sum_exp(log_w.iter().copied());
-    let lse2 = log_sum_exp(log_w.iter().map(|v| 2.0 * v));
+    let lse1 = log_sum_exp(log_w);
+    let lse2 = log_sum_exp_of(log_w, |v| 2.0 * v);
     Ok((2.0 * lse1 - lse2 - (log_w.len() as f64).ln()).exp())
 }
 
@@ -47,8 +53,8 @@ pub fn forward_ess(log_w: &[f64]) -> Result<f64> {
         return Ok(0.0);
     }
     let n = log_w.len() as f64;
-    let lse = log_sum_exp(log_w.iter().copied());
-    let lse_inv = log_sum_exp(log_w.iter().map(|v| -v));
+    let lse = log_sum_exp(log_w);
+    let lse_inv = log_sum_exp_of(log_w, |v| -v);
     Ok((2.0 * n.ln() - lse - lse_inv).exp())
 }
 
@@ -66,7 +72,7 @@ pub struct LogZ {
 pub fn log_z(log_w: &[f64]) -> Result<LogZ> {
     let ess = kish_ess(log_w)?;
     let n = log_w.len() as f64;
-    let log_z = log_sum_exp(log_w.iter().copied()) - n.ln();
+    let log_z = log_sum_exp(log_w) - n.ln();
     // Rounding can push ESS a hair above 1 for equal weights; the variance is then exactly 0.
     let se = ((1.0 / ess - 1.0).max(0.0) / n).sqrt();
     Ok(LogZ { log_z, se, ess })
@@ -88,7 +94,7 @@ pub fn snis(log_w: &[f64], values: &[f64]) -> Result<SnisEstimate> {
     if let Some(i) = values.iter().position(|v| v.is_nan()) {
         return Err(Error::NonFinite(format!("observable is NaN at sample {i}")));
     }
-    let lse = log_sum_exp(log_w.iter().copied());
+    let lse = log_sum_exp(log_w);
     let weighted = || log_w.iter().zip(values).filter(|(lw, _)| **lw > f64::NEG_INFINITY);
     let mean: f64 = weighted().map(|(lw, o)| (lw - lse).exp() * o).sum();
     let var: f64 = weighted().map(|(lw, o)| (2.0 * (lw - lse)).exp() * (o - mean).powi(2)).sum();
@@ -101,6 +107,14 @@ pub fn snis(log_w: &[f64], values: &[f64]) -> Result<SnisEstimate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_weights_have_full_ess_at_any_scale() {
+        assert!((kish_ess(&[1000.0; 8]).unwrap() - 1.0).abs() < 1e-12);
+        assert!((kish_ess(&[-1000.0; 8]).unwrap() - 1.0).abs() < 1e-12);
+        // One weight dominating: ESS -> 1/N.
+        assert!((kish_ess(&[0.0, -800.0, -800.0, -800.0]).unwrap() - 0.25).abs() < 1e-12);
+    }
     use crate::rng;
     use rand::Rng as _;
 

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::Batch;
 use crate::ais::{Annealer, Spacing};
 use crate::density::{FlowDensity, SquaredOverFlow};
+use crate::diagnostics::importance::{kish_ess, log_sum_exp};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::objective::{Objective, ObjectiveOutput};
@@ -24,7 +25,7 @@ use crate::registry::{KernelFactory, Registry, parse_config};
 use crate::rng::Rng;
 use crate::target::{Target, TargetDensity};
 use crate::train::buffer::ReplayBuffer;
-use crate::train::weights::{kish_ess, log_sum_exp, mean, softmax};
+use crate::train::weights::{mean, softmax};
 
 /// Which density AIS anneals towards, and the matching loss.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -175,7 +176,10 @@ impl Fab {
             FabForm::P => annealer.run(&start, &TargetDensity(target), x0, &log_q0, rng)?,
             FabForm::P2q => annealer.run(&start, &SquaredOverFlow { flow, target }, x0, &log_q0, rng)?,
         };
-        let mut metrics = vec![("ess".to_string(), kish_ess(&flow_log_w)), ("ess_ais".into(), kish_ess(&out.log_w))];
+        let mut metrics = vec![
+            ("ess".to_string(), kish_ess(&flow_log_w).unwrap_or(f64::NAN)),
+            ("ess_ais".into(), kish_ess(&out.log_w).unwrap_or(f64::NAN)),
+        ];
         if !out.acceptance.is_empty() {
             metrics.push(("ais_accept".into(), mean(&out.acceptance)));
         }

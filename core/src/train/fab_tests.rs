@@ -168,5 +168,5 @@ fn fresh_ess(f: &Flow, t: &Gaussian) -> f64 {
     let mut log_p = vec![0.0; x.ncols()];
     t.log_prob_batch(&x, &mut log_p).unwrap();
     let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
-    crate::train::weights::kish_ess(&log_w)
+    crate::diagnostics::importance::kish_ess(&log_w).unwrap()
 }

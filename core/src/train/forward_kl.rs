@@ -3,13 +3,14 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::diagnostics::importance::log_sum_exp;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::objective::{Objective, ObjectiveOutput};
 use crate::registry::parse_config;
 use crate::rng::Rng;
 use crate::target::Target;
-use crate::train::weights::{log_sum_exp, mean};
+use crate::train::weights::mean;
 
 /// Configuration keys of `forward-kl`.
 #[derive(Clone, Debug, Deserialize)]

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Batch;
+use crate::diagnostics::importance::kish_ess;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::objective::{Objective, ObjectiveOutput};
@@ -12,7 +13,7 @@ use crate::registry::parse_config;
 use crate::rng::Rng;
 use crate::target::Target;
 use crate::train::fast_path;
-use crate::train::weights::{kish_ess, mean};
+use crate::train::weights::mean;
 
 /// How the reverse-KL gradient is estimated.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -135,6 +136,10 @@ impl Objective for ReverseKl {
             }
         };
         let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
-        Ok(ObjectiveOutput { loss: -mean(&log_w), grad, metrics: vec![("ess".into(), kish_ess(&log_w))] })
+        Ok(ObjectiveOutput {
+            loss: -mean(&log_w),
+            grad,
+            metrics: vec![("ess".into(), kish_ess(&log_w).unwrap_or(f64::NAN))],
+        })
     }
 }

@@ -1,28 +1,12 @@
-//! Log-weight arithmetic shared by the objectives: log-sum-exp, self-normalised weights and the
-//! Kish effective sample size, all stable for log weights of any magnitude.
+//! Weight arithmetic shared by the objectives: self-normalised weights and means. Log-sum-exp
+//! and the Kish ESS are the diagnostics' ([`crate::diagnostics::importance`]).
 
-/// `log sum_i exp(v_i)`; `-inf` for an empty slice or when every entry is `-inf`.
-pub fn log_sum_exp(v: &[f64]) -> f64 {
-    let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if !m.is_finite() {
-        return m;
-    }
-    m + v.iter().map(|a| (a - m).exp()).sum::<f64>().ln()
-}
+use crate::diagnostics::importance::log_sum_exp;
 
 /// `exp(v_i) / sum_j exp(v_j)`.
 pub fn softmax(v: &[f64]) -> Vec<f64> {
     let l = log_sum_exp(v);
     v.iter().map(|a| (a - l).exp()).collect()
-}
-
-/// Kish ESS as a fraction of the batch: `exp(2 LSE(log w) - LSE(2 log w)) / N`.
-pub fn kish_ess(log_w: &[f64]) -> f64 {
-    if log_w.is_empty() {
-        return 0.0;
-    }
-    let doubled: Vec<f64> = log_w.iter().map(|w| 2.0 * w).collect();
-    (2.0 * log_sum_exp(log_w) - log_sum_exp(&doubled)).exp() / log_w.len() as f64
 }
 
 /// Arithmetic mean (0 for an empty slice).
@@ -33,14 +17,6 @@ pub fn mean(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn equal_weights_have_full_ess_at_any_scale() {
-        assert!((kish_ess(&[1000.0; 8]) - 1.0).abs() < 1e-12);
-        assert!((kish_ess(&[-1000.0; 8]) - 1.0).abs() < 1e-12);
-        // One weight dominating: ESS -> 1/N.
-        assert!((kish_ess(&[0.0, -800.0, -800.0, -800.0]) - 0.25).abs() < 1e-12);
-    }
 
     #[test]
     fn log_sum_exp_and_softmax_agree_with_direct_sums() {

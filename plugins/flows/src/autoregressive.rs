@@ -286,6 +286,10 @@ impl Bijection for Autoregressive {
         self.order.len()
     }
 
+    fn n_params(&self) -> usize {
+        self.made.n_params()
+    }
+
     fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
         check_dim("autoregressive input rows", input.nrows(), self.dim())?;
         Ok(if self.is_sequential(direction) { self.sequential(input, record) } else { self.one_pass(input, record) })
@@ -293,10 +297,6 @@ impl Bijection for Autoregressive {
 
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
         self.backward(tape, g.out, g.log_det, g.params, self.is_sequential(direction))
-    }
-
-    fn n_params(&self) -> usize {
-        self.made.n_params()
     }
 
     fn params(&self) -> Vec<f64> {
