@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use bootflow_core::plugin::{discover, search_path};
 use bootflow_core::train::checkpoint::Checkpoint;
 use bootflow_core::train::config::RunConfig;
-use bootflow_core::train::weights::kish_ess;
+use bootflow_core::diagnostics::importance::kish_ess;
 use bootflow_core::{Registry, Result, rng};
 
 fn main() -> Result<()> {
@@ -33,7 +33,7 @@ fn main() -> Result<()> {
         let mut log_p = vec![0.0; 1000];
         target.log_prob_batch(&x, &mut log_p)?;
         let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
-        ess.push(kish_ess(&log_w));
+        ess.push(kish_ess(&log_w).unwrap_or(f64::NAN));
     }
     let mean = ess.iter().sum::<f64>() / 20.0;
     let sd = (ess.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / 19.0).sqrt();
