@@ -77,3 +77,60 @@ pub fn run(spec: &RunSpec, out: &Path, registry: &Registry, progress: &dyn RunPr
     summary.write_atomic(&out.join(sample::SUMMARY_FILE))?;
     Ok(RunSummary { train: trained, final_loss, flow: eval, sample: summary })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    /// Counts what a run reports, as a front end's callback would.
+    #[derive(Default)]
+    struct Counts {
+        events: AtomicU64,
+        draws: AtomicU64,
+    }
+
+    impl RunProgress for Counts {
+        fn event(&self, _event: Event<'_>) {
+            self.events.fetch_add(1, Ordering::Relaxed);
+        }
+
+        fn counter(&self, _what: &str, _total: u64) -> Box<dyn Counter + '_> {
+            Box::new(Draws(&self.draws))
+        }
+    }
+
+    struct Draws<'a>(&'a AtomicU64);
+
+    impl Counter for Draws<'_> {
+        fn advance(&self, n: u64) {
+            self.0.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_run_spec_gives_a_run_directory_and_its_summary() {
+        let text = "seed = 2\n[target]\nname = \"gaussian\"\ndim = 2\n[flow]\nlayers = [{ type = \"affine\" }]\n\
+                    [objective]\nname = \"kl\"\nbatch = 32\n[train]\nsteps = 20\nlog_every = 5\n\
+                    [evaluate]\nsamples = 200\n[sample]\nchains = 2\ndraws = 25\n";
+        let spec = RunSpec::from_toml_str(text, &["train.steps=30".into()]).unwrap();
+        let dir = std::env::temp_dir().join(format!("bootflow-core-run-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let progress = Counts::default();
+        let s = run(&spec, &dir, &Registry::with_builtins(), &progress).unwrap();
+        assert_eq!((s.train.steps, s.sample.chains, s.sample.draws), (30, 2, 25));
+        assert!(s.final_loss.is_some() && s.flow.samples == 200);
+        // Trained, evaluated; every draw counted.
+        assert_eq!(progress.events.load(Ordering::Relaxed), 2);
+        assert_eq!(progress.draws.load(Ordering::Relaxed), 50);
+        for f in ["config.toml", "metrics.csv", "checkpoint.json", "chain_1.csv", "chain_2.csv", "summary.json"] {
+            assert!(dir.join(f).exists(), "{f} missing");
+        }
+        assert!(holds_run(&dir));
+        let written = Summary::read(&dir.join(sample::SUMMARY_FILE)).unwrap();
+        assert_eq!(written.extra["train"]["steps"], 30);
+        assert_eq!(written.extra["train"]["final_loss"].as_f64(), s.final_loss);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
