@@ -3,22 +3,12 @@
 //! figures (with AIS towards p when the run trained with FAB or `--ais-steps` asks for it);
 //! writes `estimate.json` next to the checkpoint.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use bootflow_core::eval::{AisEvalConfig, BiasStats, EvalConfig, FlowEval, evaluate_flow};
-use bootflow_core::registry::parse_config;
-use bootflow_core::rng;
-use bootflow_core::train::checkpoint::Checkpoint;
-use bootflow_core::train::config::RunConfig;
-use bootflow_core::train::fab::FabConfig;
-use bootflow_core::{Registry, Target};
-use serde_json::{Value, json};
-
-use crate::target_arg::build_target;
-
-/// Output file written next to the checkpoint.
-pub const ESTIMATE_FILE: &str = "estimate.json";
+use anyhow::Result;
+use bootflow_core::Registry;
+use bootflow_core::eval::{BiasStats, FlowEval};
+use bootflow_core::run::{EstimateRequest, estimate};
 
 /// Arguments of `bootflow estimate`.
 #[derive(clap::Args)]
@@ -41,97 +31,17 @@ pub struct EstimateArgs {
     pub json: bool,
 }
 
-/// The run directory of `--flow`.
-fn run_dir(flow: &Path) -> PathBuf {
-    if flow.is_dir() {
-        return flow.to_path_buf();
-    }
-    match flow.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// AIS settings: the FAB run's kernel, spacing and tuned step sizes; for other runs `hmc` (if
-/// available, else `rwm`) with adaptation on.
-pub(crate) fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> Result<Option<AisEvalConfig>> {
-    let fab = if c.objective.name == "fab" {
-        Some(parse_config::<FabConfig>("fab objective", &c.objective.config())?)
-    } else {
-        None
-    };
-    let k = match (steps, &fab) {
-        (Some(k), _) => k,
-        (None, Some(f)) => f.n_intermediate,
-        (None, None) => 0,
-    };
-    if k == 0 {
-        return Ok(None);
-    }
-    Ok(Some(match fab {
-        Some(f) => {
-            let tuned: Option<Vec<Vec<f64>>> =
-                c.objective_state.get("kernels").and_then(|v| serde_json::from_value(v.clone()).ok());
-            // With another number of transitions, each starts from the first tuned state.
-            let kernel_state =
-                tuned.filter(|t| !t.is_empty()).map(|t| if t.len() == k { t } else { vec![t[0].clone(); k] });
-            AisEvalConfig {
-                n_intermediate: k,
-                spacing: f.spacing,
-                kernel: f.kernel,
-                kernel_config: f.kernel_config,
-                kernel_state,
-                adapt: f.adapt,
-            }
-        }
-        None => {
-            let hmc = registry.kernels.contains_key("hmc");
-            AisEvalConfig {
-                n_intermediate: k,
-                spacing: Default::default(),
-                kernel: if hmc { "hmc" } else { "rwm" }.into(),
-                kernel_config: if hmc { json!({ "n_leapfrog": 5, "target_accept": 0.65 }) } else { Value::Null },
-                kernel_state: None,
-                adapt: true,
-            }
-        }
-    }))
-}
-
 /// Runs `bootflow estimate` with the components in `registry`.
 pub fn run(args: &EstimateArgs, registry: &Registry) -> Result<()> {
-    let dir = run_dir(&args.flow);
-    let c = Checkpoint::read(&dir).with_context(|| format!("reading the checkpoint in {}", dir.display()))?;
-    // A `bootflow run` config adds [evaluate] and [sample] to the train config.
-    let cfg = crate::cmd_run::load_run_config(&dir.join("config.toml"), &[])?.train;
-    let target = build_run_target(registry, &cfg)?;
-    let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
-    flow.set_params(&c.params).context("loading the flow parameters")?;
-    let eval_cfg =
-        EvalConfig { samples: args.samples, ais: ais_config(&c, args.ais_steps, registry)?, ..Default::default() };
-    let mut r = rng::stream(args.seed, 0);
-    let e = evaluate_flow(&flow, target.as_ref(), &eval_cfg, registry, &mut r).context("evaluating the flow")?;
-    let mut out = serde_json::to_value(&e)?;
-    if let Value::Object(m) = &mut out {
-        m.insert("target".into(), Value::from(cfg.target.name.clone()));
-        m.insert("objective".into(), Value::from(c.objective.name.clone()));
-        m.insert("step".into(), Value::from(c.step));
-        m.insert("train_seconds".into(), Value::from(c.elapsed_seconds));
-        m.insert("seed".into(), Value::from(args.seed));
-    }
-    let text = serde_json::to_string_pretty(&out)?;
-    std::fs::write(dir.join(ESTIMATE_FILE), &text)
-        .with_context(|| format!("writing {ESTIMATE_FILE} in {}", dir.display()))?;
+    let req =
+        EstimateRequest { flow: args.flow.clone(), samples: args.samples, ais_steps: args.ais_steps, seed: args.seed };
+    let e = estimate(&req, registry)?;
     if args.json {
-        println!("{text}");
+        println!("{}", serde_json::to_string_pretty(&e.to_json()?)?);
     } else {
-        print!("{}", table(&cfg.target.name, c.step, &e));
+        print!("{}", table(&e.target, e.step, &e.eval));
     }
     Ok(())
-}
-
-fn build_run_target(registry: &Registry, cfg: &RunConfig) -> Result<Box<dyn Target>> {
-    build_target(registry, &cfg.target.name, &cfg.target.params.clone().into_iter().collect())
 }
 
 /// A plain two-column table; percentages for ESS and bias.
@@ -181,7 +91,9 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
 
 #[cfg(test)]
 mod tests {
-    use bootflow_core::train::checkpoint::CHECKPOINT_FILE;
+    use bootflow_core::run::estimate::ESTIMATE_FILE;
+    use bootflow_core::train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+    use serde_json::Value;
 
     use super::*;
 

@@ -6,13 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use bootflow_core::Registry;
+use bootflow_core::run::spec::load_train_config;
+use bootflow_core::run::{Start, build_target, holds_run, train};
 use bootflow_core::train::checkpoint::CHECKPOINT_FILE;
-use bootflow_core::train::config::RunConfig;
-use bootflow_core::train::observer::{Observer, Progress};
-use bootflow_core::train::trainer::Trainer;
-use serde_json::{Value, json};
 
-use crate::sets::{parse_set, set_path};
+use crate::progress::Stderr;
 
 /// Arguments of `bootflow train`.
 #[derive(clap::Args)]
@@ -30,83 +28,35 @@ pub struct TrainArgs {
     pub sets: Vec<String>,
 }
 
-/// Reads a TOML config file as a JSON value with `--set` overrides applied.
-pub fn load_table(path: &Path, sets: &[String]) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let table: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let mut value = serde_json::to_value(table)?;
-    for s in sets {
-        let (key, v) = parse_set(s)?;
-        set_path(&mut value, &key, v)?;
-    }
-    Ok(value)
-}
-
-/// Reads the run config with `--set` overrides applied.
-pub fn load_config(path: &Path, sets: &[String]) -> Result<RunConfig> {
-    serde_json::from_value(load_table(path, sets)?).with_context(|| format!("config {}", path.display()))
-}
-
-/// One plain line per logging step on stderr.
-pub(crate) struct LogLines;
-
-impl Observer for LogLines {
-    fn on_log(&mut self, p: &Progress) -> bootflow_core::Result<()> {
-        let show = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_else(|| "-".into());
-        eprintln!(
-            "step {}/{} {:.1}s loss {} ess {} grad_norm {} skipped {}",
-            p.step,
-            p.total_steps,
-            p.seconds,
-            show(p.loss),
-            show(p.metric("ess")),
-            show(p.grad_norm),
-            p.skipped_steps
-        );
-        Ok(())
+/// The output directory: `--out`, else `runs/<config file stem>`.
+pub(crate) fn out_dir(out: Option<&Path>, config: &Path) -> PathBuf {
+    match out {
+        Some(o) => o.to_path_buf(),
+        None => {
+            let stem = config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("run".into());
+            PathBuf::from("runs").join(stem)
+        }
     }
 }
 
 /// Runs `bootflow train` with the components in `registry`.
 pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
-    let cfg = load_config(&args.config, &args.sets)?;
-    let out = match &args.out {
-        Some(o) => o.clone(),
-        None => {
-            let stem = args.config.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or("run".into());
-            PathBuf::from("runs").join(stem)
-        }
-    };
+    let cfg = load_train_config(&args.config, &args.sets)?;
+    let out = out_dir(args.out.as_deref(), &args.config);
     let params = cfg.target.params.clone().into_iter().collect();
-    let target = crate::target_arg::build_target(registry, &cfg.target.name, &params).context("building the target")?;
-    let has_checkpoint = out.join(CHECKPOINT_FILE).exists();
-    let mut trainer = if args.resume {
-        if !has_checkpoint {
+    let target = build_target(registry, &cfg.target.name, &params).context("building the target")?;
+    let start = if args.resume {
+        if !holds_run(&out) {
             bail!("--resume: no {CHECKPOINT_FILE} in {}", out.display());
         }
-        let mut t = Trainer::resume(&out, registry, target).context("resuming")?;
-        t.set_total_steps(cfg.train.steps);
-        t
+        Start::Resume
     } else {
-        if has_checkpoint {
+        if holds_run(&out) {
             bail!("{} already holds a run; pass --resume to continue it or choose another --out", out.display());
         }
-        std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-        let text = toml::to_string(&cfg).context("writing the config")?;
-        std::fs::write(out.join("config.toml"), text).with_context(|| format!("writing {}", out.display()))?;
-        Trainer::from_config(registry, target, &cfg)?.write_to(&out)?
+        Start::Fresh
     };
-    trainer.observe(Box::new(LogLines));
-    trainer.run()?;
-    let c = trainer.snapshot();
-    let summary: Value = json!({
-        "steps": c.step,
-        "skipped_steps": c.skipped_steps,
-        "seconds": c.elapsed_seconds,
-        "n_params": c.params.len(),
-    });
-    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&summary)?)
-        .with_context(|| format!("writing summary in {}", out.display()))?;
+    train(&cfg, target, &out, start, registry, &Stderr)?;
     Ok(())
 }
 

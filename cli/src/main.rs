@@ -2,7 +2,6 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
-mod chain_sink;
 mod cmd_completions;
 mod cmd_density;
 mod cmd_estimate;
@@ -18,8 +17,6 @@ mod plot;
 mod plugins;
 mod progress;
 mod run_plots;
-mod sampler;
-mod sets;
 mod target_arg;
 
 use std::path::PathBuf;

@@ -1,15 +1,59 @@
-//! Progress of a long run on stderr: an `indicatif` bar on a terminal, and plain lines at every
-//! tenth of the work when stderr is a file or a pipe (logs stay readable). Safe to advance from
-//! several threads at once.
+//! Progress of a long run on stderr: one plain line per training log step and per stage of a
+//! run; for counted work (draws) an `indicatif` bar on a terminal, and plain lines at every tenth
+//! of the work when stderr is a file or a pipe (logs stay readable). Safe to advance from several
+//! threads at once.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use bootflow_core::run::{Counter, Event, RunProgress};
+use bootflow_core::train::observer::{self, Observer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// The CLI's report of a run's progress on stderr.
+pub struct Stderr;
+
+impl RunProgress for Stderr {
+    fn training(&self) -> Option<Box<dyn Observer>> {
+        Some(Box::new(LogLines))
+    }
+
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Trained { steps, seconds } => eprintln!("trained {steps} steps in {seconds:.1}s; evaluating"),
+            Event::Evaluated { eval } => eprintln!("flow ESS {:.4}; sampling", eval.ess),
+            Event::Warmup { transitions, chains } => eprintln!("warm-up: {transitions} transitions of {chains} chains"),
+        }
+    }
+
+    fn counter(&self, what: &str, total: u64) -> Box<dyn Counter + '_> {
+        Box::new(Progress::new(what, total))
+    }
+}
+
+/// One plain line per logging step on stderr.
+struct LogLines;
+
+impl Observer for LogLines {
+    fn on_log(&mut self, p: &observer::Progress) -> bootflow_core::Result<()> {
+        let show = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_else(|| "-".into());
+        eprintln!(
+            "step {}/{} {:.1}s loss {} ess {} grad_norm {} skipped {}",
+            p.step,
+            p.total_steps,
+            p.seconds,
+            show(p.loss),
+            show(p.metric("ess")),
+            show(p.grad_norm),
+            p.skipped_steps
+        );
+        Ok(())
+    }
+}
+
 /// Counts units of work towards a known total.
-pub struct Progress {
+struct Progress {
     what: String,
     total: u64,
     done: AtomicU64,
@@ -19,7 +63,7 @@ pub struct Progress {
 
 impl Progress {
     /// A progress report of `total` units of `what` (e.g. "draws").
-    pub fn new(what: &str, total: u64) -> Self {
+    fn new(what: &str, total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(total);
             let style = ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg} (eta {eta})")
@@ -31,9 +75,11 @@ impl Progress {
         });
         Self { what: what.to_string(), total, done: AtomicU64::new(0), started: Instant::now(), bar }
     }
+}
 
+impl Counter for Progress {
     /// Records `n` more units.
-    pub fn advance(&self, n: u64) {
+    fn advance(&self, n: u64) {
         let before = self.done.fetch_add(n, Ordering::Relaxed);
         let after = before + n;
         match &self.bar {
@@ -56,7 +102,7 @@ impl Progress {
     }
 
     /// Ends the bar (a no-op for plain lines).
-    pub fn finish(&self) {
+    fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }

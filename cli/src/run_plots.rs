@@ -9,16 +9,19 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use bootflow_core::ais::Annealer;
 use bootflow_core::density::FlowDensity;
+use bootflow_core::output::chain_sink::chain_path;
 use bootflow_core::output::chains::{ChainCsv, read_chain_csv};
+use bootflow_core::output::metrics::read_metrics_csv;
 use bootflow_core::output::summary::Summary;
+use bootflow_core::run::estimate::ais_config;
+use bootflow_core::run::sample::load_flow;
+use bootflow_core::run::{RunSpec, build_target};
 use bootflow_core::train::checkpoint::Checkpoint;
 use bootflow_core::{Batch, Flow, Registry, Target, TargetDensity, rng};
 
-use crate::chain_sink::chain_path;
-use crate::cmd_run::{RunFile, load_run_config};
 use crate::plot::{
     ChainQuantity, DensityFigure, LogDensityGrid, Output, PairPanel, Report, ReportRow, chain_figure, density_figure,
-    histogram_figure, pairs_figure, read_metrics_csv, training_figure, write_report,
+    histogram_figure, pairs_figure, training_figure, write_report,
 };
 
 /// Flow samples drawn for the sample figures.
@@ -54,7 +57,7 @@ fn padded(values: impl Iterator<Item = f64>) -> (f64, f64) {
 /// `FIGURE_SAMPLES` flow samples, and the same samples moved by AIS towards the target.
 fn flow_and_ais_samples(
     dir: &Path,
-    run: &RunFile,
+    run: &RunSpec,
     flow: &Flow,
     target: &dyn Target,
     reg: &Registry,
@@ -63,7 +66,7 @@ fn flow_and_ais_samples(
     let (x, log_q) = flow.sample_with_log_q(FIGURE_SAMPLES, &mut r)?;
     let c = Checkpoint::read(dir)?;
     let steps = run.evaluate.ais.filter(|k| *k > 0).unwrap_or(DEFAULT_AIS_STEPS);
-    let ais = crate::cmd_estimate::ais_config(&c, Some(steps), reg)?.context("AIS settings for the figure")?;
+    let ais = ais_config(&c, Some(steps), reg)?.context("AIS settings for the figure")?;
     let kernel = reg.kernel(&ais.kernel, flow.dim(), &ais.kernel_config)?;
     let mut annealer = Annealer::new(kernel.as_ref(), ais.n_intermediate, ais.spacing)?;
     if let Some(s) = &ais.kernel_state {
@@ -80,8 +83,8 @@ fn pairs(x: &Batch) -> Vec<(f64, f64)> {
 
 /// The sample figure: target density with flow and flow + AIS samples (2-D), else pairwise
 /// marginals of flow samples.
-fn sample_figure(dir: &Path, run: &RunFile, target: &dyn Target, reg: &Registry) -> Result<PathBuf> {
-    let flow = crate::cmd_sample::load_flow(reg, dir)?;
+fn sample_figure(dir: &Path, run: &RunSpec, target: &dyn Target, reg: &Registry) -> Result<PathBuf> {
+    let flow = load_flow(reg, dir)?;
     let dim = flow.dim();
     if dim == 2 {
         let (x, moved) = flow_and_ais_samples(dir, run, &flow, target, reg)?;
@@ -182,12 +185,8 @@ fn report_of(summary: &Summary, figures: Vec<PathBuf>, title: String) -> Report 
 
 /// Draws every figure of the run in `dir` and writes `report.md`; returns the report.
 pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
-    let run = load_run_config(&dir.join("config.toml"), &[])?;
-    let target = crate::target_arg::build_target(
-        reg,
-        &run.train.target.name,
-        &run.train.target.params.clone().into_iter().collect(),
-    )?;
+    let run = RunSpec::from_file(&dir.join("config.toml"), &[])?;
+    let target = build_target(reg, &run.train.target.name, &run.train.target.params.clone().into_iter().collect())?;
     // A figure that cannot be drawn (e.g. a run too short to log any metric) is reported and
     // left out; the others and the report are still written.
     let mut figures = Vec::new();

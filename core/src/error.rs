@@ -30,6 +30,10 @@ pub enum Error {
     /// Anything else, with a message.
     #[error("{0}")]
     Other(String),
+    /// A failure with what was being done when it happened: shows the context alone, and the
+    /// cause as its source, so error chains read `context: cause`.
+    #[error("{context}")]
+    Context { context: String, source: Box<dyn std::error::Error + Send + Sync + 'static> },
 }
 
 /// Result with the bootflow error.
@@ -46,6 +50,24 @@ impl Error {
     /// Wraps an I/O error with the path or action it came from.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
+    }
+}
+
+/// Adds what was being done to an error, as `Error::Context`.
+pub trait ResultExt<T> {
+    /// Wraps the error with `context`.
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    /// Wraps the error with a context computed only on failure.
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for std::result::Result<T, E> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::Context { context: context.into(), source: Box::new(e) })
+    }
+
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| Error::Context { context: context().into(), source: Box::new(e) })
     }
 }
 

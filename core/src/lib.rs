@@ -1,6 +1,7 @@
 //! bootflow-core: the traits every bootflow component implements (targets, bijections, MCMC
 //! kernels, training objectives), the concrete normalizing [`Flow`], the optimiser, the
-//! name-to-factory [`Registry`], and seeded random streams.
+//! name-to-factory [`Registry`], seeded random streams, and the run pipeline ([`run`]: train,
+//! evaluate, sample and summarise from a run spec) that every front end drives.
 //!
 //! Batches are column-major `nalgebra::DMatrix<f64>` of shape `(dim, batch)`: one column per
 //! sample.
@@ -32,6 +33,7 @@ pub mod output;
 pub mod plugin;
 pub mod registry;
 pub mod rng;
+pub mod run;
 pub mod script;
 pub mod shard;
 pub mod target;

@@ -19,7 +19,7 @@ pub use density::{DensityFigure, density_figure};
 pub use pairs::{PairPanel, pairs_figure, points_from_columns};
 pub use panel::LogDensityGrid;
 pub use report::{Report, ReportRow, format_estimate, summary_text, write_report};
-pub use training::{Metrics, read_metrics_csv, training_figure};
+pub use training::training_figure;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

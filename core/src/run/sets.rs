@@ -1,17 +1,18 @@
 //! `--set key=value` arguments: values are read as TOML values (`3`, `0.5`, `true`, `"text"`,
 //! `[1, 2]`), and anything that is not valid TOML is taken as a bare string (`--set normalisation=standard`).
 
-use anyhow::{Result, bail};
 use serde_json::Value;
+
+use crate::error::{Error, Result};
 
 /// Splits `key=value` and parses the value.
 pub fn parse_set(arg: &str) -> Result<(String, Value)> {
     let Some((key, raw)) = arg.split_once('=') else {
-        bail!("--set {arg}: expected key=value");
+        return Err(Error::Other(format!("--set {arg}: expected key=value")));
     };
     let key = key.trim();
     if key.is_empty() {
-        bail!("--set {arg}: empty key");
+        return Err(Error::Other(format!("--set {arg}: empty key")));
     }
     Ok((key.to_string(), parse_value(raw.trim())))
 }
@@ -30,7 +31,7 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) -> Result<()> {
     let parts: Vec<&str> = path.split('.').collect();
     for (i, p) in parts.iter().enumerate() {
         if !cur.is_object() {
-            bail!("--set {path}: '{}' is not a table", parts[..i].join("."));
+            return Err(Error::Other(format!("--set {path}: '{}' is not a table", parts[..i].join("."))));
         }
         let map = cur.as_object_mut().expect("checked");
         if i + 1 == parts.len() {

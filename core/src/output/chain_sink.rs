@@ -6,16 +6,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{Context, Result};
-use bootflow_core::Target;
-use bootflow_core::output::chains::{ChainMeta, ChainWriter, column_names};
-use bootflow_core::output::summary::{Quantities, summarize_rows};
+use crate::Target;
+use crate::error::{Error, Result, ResultExt};
+use crate::output::chains::{ChainMeta, ChainWriter, column_names};
+use crate::output::summary::{Quantities, summarize_rows};
 
 /// The path of chain `c` (0-based) of a run in `dir`.
 pub fn chain_path(dir: &Path, c: usize) -> PathBuf {
     dir.join(format!("chain_{}.csv", c + 1))
 }
 
+/// The open file and the kept rows of one chain.
 struct ChainRows {
     writer: ChainWriter,
     /// One row per draw: coordinates then observables.
@@ -51,20 +52,19 @@ impl<'a> ChainSink<'a> {
                 let writer = ChainWriter::create(&chain_path(dir, chain), &meta, dim, &observables)?;
                 Ok(Mutex::new(ChainRows { writer, rows: Vec::with_capacity(draws) }))
             })
-            .collect::<bootflow_core::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self { target, names, n_observables: observables.len(), chains })
     }
 
     /// Records draw `x` of chain `c` with its log-density and acceptance statistic.
-    pub fn record(&self, c: usize, lp: f64, accept_stat: f64, x: &[f64]) -> bootflow_core::Result<()> {
+    pub fn record(&self, c: usize, lp: f64, accept_stat: f64, x: &[f64]) -> Result<()> {
         // The row kept for the summary is the only allocation: observables are computed into it.
         let d = x.len();
         let mut row = Vec::with_capacity(d + self.n_observables);
         row.extend_from_slice(x);
         row.resize(d + self.n_observables, 0.0);
         self.target.observables(x, &mut row[d..])?;
-        let mut chain =
-            self.chains[c].lock().map_err(|_| bootflow_core::Error::Other("a chain writer panicked".into()))?;
+        let mut chain = self.chains[c].lock().map_err(|_| Error::Other("a chain writer panicked".into()))?;
         chain.writer.write_draw(lp, accept_stat, x, &row[d..])?;
         chain.rows.push(row);
         Ok(())
@@ -75,8 +75,8 @@ impl<'a> ChainSink<'a> {
         let rows: Vec<Vec<Vec<f64>>> = self
             .chains
             .into_iter()
-            .map(|m| m.into_inner().map(|c| c.rows).map_err(|_| anyhow::anyhow!("a chain writer panicked")))
+            .map(|m| m.into_inner().map(|c| c.rows).map_err(|_| Error::Other("a chain writer panicked".into())))
             .collect::<Result<_>>()?;
-        Ok(summarize_rows(&self.names, &rows)?)
+        summarize_rows(&self.names, &rows)
     }
 }

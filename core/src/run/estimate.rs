@@ -1,0 +1,166 @@
+//! Estimates of a trained flow (`bootflow estimate`, and the evaluate step of `bootflow run`):
+//! the flow's ESS, log Z, forward ESS, test-set and test-function figures, with AIS towards p
+//! when the run trained with FAB or the caller asks for it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result, ResultExt};
+use crate::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
+use crate::registry::parse_config;
+use crate::run::spec::RunSpec;
+use crate::run::target::build_target;
+use crate::train::checkpoint::Checkpoint;
+use crate::train::fab::FabConfig;
+use crate::{Flow, Registry, Target, rng};
+
+/// Output file written next to the checkpoint.
+pub const ESTIMATE_FILE: &str = "estimate.json";
+
+/// What `bootflow estimate` is asked to do.
+#[derive(Clone, Debug)]
+pub struct EstimateRequest {
+    /// The run's checkpoint (`RUN/checkpoint.json`) or its run directory.
+    pub flow: PathBuf,
+    /// Fresh flow samples (and exact target samples) per estimate.
+    pub samples: usize,
+    /// Intermediate distributions of AIS towards p (`Some(0)`: no AIS; `None`: the FAB run's own
+    /// count, none for other objectives).
+    pub ais_steps: Option<usize>,
+    /// Seed of the evaluation's random streams.
+    pub seed: u64,
+}
+
+/// The estimates of a trained flow, as written to `estimate.json`.
+#[derive(Clone, Debug)]
+pub struct Estimate {
+    /// The figures.
+    pub eval: FlowEval,
+    /// The run's target name (or script path).
+    pub target: String,
+    /// The run's objective name.
+    pub objective: String,
+    /// Training steps of the checkpoint.
+    pub step: u64,
+    /// Training time of the checkpoint.
+    pub train_seconds: f64,
+    /// Seed of the evaluation.
+    pub seed: u64,
+}
+
+impl Estimate {
+    /// The JSON of `estimate.json`: the figures with the run's facts added.
+    pub fn to_json(&self) -> Result<Value> {
+        let mut out = serde_json::to_value(&self.eval).map_err(|e| Error::Other(e.to_string()))?;
+        if let Value::Object(m) = &mut out {
+            m.insert("target".into(), Value::from(self.target.clone()));
+            m.insert("objective".into(), Value::from(self.objective.clone()));
+            m.insert("step".into(), Value::from(self.step));
+            m.insert("train_seconds".into(), Value::from(self.train_seconds));
+            m.insert("seed".into(), Value::from(self.seed));
+        }
+        Ok(out)
+    }
+}
+
+/// The run directory of a checkpoint path (or the directory itself).
+fn run_dir(flow: &Path) -> PathBuf {
+    if flow.is_dir() {
+        return flow.to_path_buf();
+    }
+    match flow.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// AIS settings: the FAB run's kernel, spacing and tuned step sizes; for other runs `hmc` (if
+/// available, else `rwm`) with adaptation on. `None` when there are no AIS steps.
+pub fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> Result<Option<AisEvalConfig>> {
+    let fab = if c.objective.name == "fab" {
+        Some(parse_config::<FabConfig>("fab objective", &c.objective.config())?)
+    } else {
+        None
+    };
+    let k = match (steps, &fab) {
+        (Some(k), _) => k,
+        (None, Some(f)) => f.n_intermediate,
+        (None, None) => 0,
+    };
+    if k == 0 {
+        return Ok(None);
+    }
+    Ok(Some(match fab {
+        Some(f) => {
+            let tuned: Option<Vec<Vec<f64>>> =
+                c.objective_state.get("kernels").and_then(|v| serde_json::from_value(v.clone()).ok());
+            // With another number of transitions, each starts from the first tuned state.
+            let kernel_state =
+                tuned.filter(|t| !t.is_empty()).map(|t| if t.len() == k { t } else { vec![t[0].clone(); k] });
+            AisEvalConfig {
+                n_intermediate: k,
+                spacing: f.spacing,
+                kernel: f.kernel,
+                kernel_config: f.kernel_config,
+                kernel_state,
+                adapt: f.adapt,
+            }
+        }
+        None => {
+            let hmc = registry.kernels.contains_key("hmc");
+            AisEvalConfig {
+                n_intermediate: k,
+                spacing: Default::default(),
+                kernel: if hmc { "hmc" } else { "rwm" }.into(),
+                kernel_config: if hmc { json!({ "n_leapfrog": 5, "target_accept": 0.65 }) } else { Value::Null },
+                kernel_state: None,
+                adapt: true,
+            }
+        }
+    }))
+}
+
+/// Runs `bootflow estimate`: rebuilds the trained flow and its target from the run directory,
+/// evaluates the flow and writes `estimate.json` next to the checkpoint.
+pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> {
+    let dir = run_dir(&req.flow);
+    let c = Checkpoint::read(&dir).with_context(|| format!("reading the checkpoint in {}", dir.display()))?;
+    // A `bootflow run` config adds [evaluate] and [sample] to the train config.
+    let cfg = RunSpec::from_file(&dir.join("config.toml"), &[])?.train;
+    let target = build_target(registry, &cfg.target.name, &cfg.target.params.clone().into_iter().collect())?;
+    let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
+    flow.set_params(&c.params).context("loading the flow parameters")?;
+    let eval_cfg =
+        EvalConfig { samples: req.samples, ais: ais_config(&c, req.ais_steps, registry)?, ..Default::default() };
+    let mut r = rng::stream(req.seed, 0);
+    let eval = evaluate_flow(&flow, target.as_ref(), &eval_cfg, registry, &mut r).context("evaluating the flow")?;
+    let estimate = Estimate {
+        eval,
+        target: cfg.target.name.clone(),
+        objective: c.objective.name.clone(),
+        step: c.step,
+        train_seconds: c.elapsed_seconds,
+        seed: req.seed,
+    };
+    let text = serde_json::to_string_pretty(&estimate.to_json()?).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(dir.join(ESTIMATE_FILE), &text)
+        .with_context(|| format!("writing {ESTIMATE_FILE} in {}", dir.display()))?;
+    Ok(estimate)
+}
+
+/// The evaluation of a freshly trained flow as a run spec's `[evaluate]` says (stream 1 of the
+/// run's seed); `estimate` computes the same figures from the files.
+pub(crate) fn evaluate_trained(
+    dir: &Path,
+    spec: &RunSpec,
+    flow: &Flow,
+    target: &dyn Target,
+    registry: &Registry,
+) -> Result<FlowEval> {
+    let c = Checkpoint::read(dir)?;
+    let ais = ais_config(&c, spec.evaluate.ais, registry)?;
+    let cfg = EvalConfig { samples: spec.evaluate.samples, ais, ..Default::default() };
+    let mut r = rng::stream(spec.train.seed, 1);
+    evaluate_flow(flow, target, &cfg, registry, &mut r).context("evaluating the flow")
+}

@@ -1,0 +1,51 @@
+//! How a run reports its progress to whoever drives it. Core prints nothing: the front end
+//! (progress bars and log lines of the CLI, a Python callback, an MPI rank's logger) implements
+//! [`RunProgress`] and decides what to show.
+
+use crate::eval::FlowEval;
+use crate::train::observer::Observer;
+
+/// A point a run has reached.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// Training ended after `steps` steps and `seconds` of training time.
+    Trained { steps: u64, seconds: f64 },
+    /// The trained flow was evaluated.
+    Evaluated { eval: &'a FlowEval },
+    /// Kernel chains begin `transitions` warm-up transitions of `chains` chains.
+    Warmup { transitions: usize, chains: usize },
+}
+
+/// Receives a run's progress. Every method has a silent default.
+pub trait RunProgress: Sync {
+    /// An observer added to the training loop (after the run directory's own files).
+    fn training(&self) -> Option<Box<dyn Observer>> {
+        None
+    }
+
+    /// Called as the run reaches each [`Event`].
+    fn event(&self, _event: Event<'_>) {}
+
+    /// A count of `total` units of `what` (e.g. "draws"), advanced as they are done.
+    fn counter(&self, _what: &str, _total: u64) -> Box<dyn Counter + '_> {
+        Box::new(Quiet)
+    }
+}
+
+/// Counts units of work towards a total; advanced from several threads at once.
+pub trait Counter: Sync {
+    /// Records `n` more units.
+    fn advance(&self, n: u64);
+    /// The work is done.
+    fn finish(&self) {}
+}
+
+/// Reports nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl RunProgress for Quiet {}
+
+impl Counter for Quiet {
+    fn advance(&self, _n: u64) {}
+}

@@ -1,0 +1,99 @@
+//! Training a flow into a run directory (`bootflow train`, and the first step of `bootflow run`):
+//! the config that ran, `metrics.csv`, `checkpoint.json` and (for `train`) `summary.json`.
+
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::error::{Error, Result, ResultExt};
+use crate::run::progress::RunProgress;
+use crate::train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+use crate::train::config::RunConfig;
+use crate::train::trainer::Trainer;
+use crate::{Registry, Target};
+
+/// The config file a run directory records.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Whether training starts afresh or continues the run in the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new run: creates the directory and writes the config into it.
+    Fresh,
+    /// Continues the checkpoint in the directory (`train.steps` may be raised to extend it).
+    Resume,
+}
+
+/// What a training run did, as `bootflow train` writes it to `summary.json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainSummary {
+    /// Steps done in total (resumed runs count the earlier ones).
+    pub steps: u64,
+    /// Steps skipped for non-finite losses or gradients.
+    pub skipped_steps: u64,
+    /// Training time.
+    pub seconds: f64,
+    /// Number of flow parameters.
+    pub n_params: usize,
+}
+
+impl TrainSummary {
+    fn of(c: &Checkpoint) -> Self {
+        Self { steps: c.step, skipped_steps: c.skipped_steps, seconds: c.elapsed_seconds, n_params: c.params.len() }
+    }
+}
+
+/// Whether `dir` already holds a run (a checkpoint).
+pub fn holds_run(dir: &Path) -> bool {
+    dir.join(CHECKPOINT_FILE).exists()
+}
+
+/// Creates `dir` and writes `config` into it as `config.toml`.
+pub(crate) fn write_config(dir: &Path, config: &impl Serialize) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = toml::to_string(config).context("writing the config")?;
+    std::fs::write(dir.join(CONFIG_FILE), text).with_context(|| format!("writing {}", dir.display()))
+}
+
+/// Trains `config`'s flow on `target` in `out` until `train.steps` (or its time budget), then
+/// writes `summary.json`. The caller checks first whether `out` holds a run ([`holds_run`]).
+pub fn train(
+    config: &RunConfig,
+    target: Box<dyn Target>,
+    out: &Path,
+    start: Start,
+    registry: &Registry,
+    progress: &dyn RunProgress,
+) -> Result<TrainSummary> {
+    let mut trainer = match start {
+        Start::Resume => {
+            let mut t = Trainer::resume(out, registry, target).context("resuming")?;
+            t.set_total_steps(config.train.steps);
+            t
+        }
+        Start::Fresh => {
+            write_config(out, config)?;
+            Trainer::from_config(registry, target, config)?.write_to(out)?
+        }
+    };
+    let summary = run_trainer(&mut trainer, progress)?;
+    let json = json!({
+        "steps": summary.steps,
+        "skipped_steps": summary.skipped_steps,
+        "seconds": summary.seconds,
+        "n_params": summary.n_params,
+    });
+    let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))?;
+    Ok(summary)
+}
+
+/// Runs the training loop with the front end's observer, if any.
+pub(crate) fn run_trainer(trainer: &mut Trainer, progress: &dyn RunProgress) -> Result<TrainSummary> {
+    if let Some(observer) = progress.training() {
+        trainer.observe(observer);
+    }
+    trainer.run()?;
+    Ok(TrainSummary::of(&trainer.snapshot()))
+}
