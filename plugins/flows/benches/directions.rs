@@ -9,6 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use bootflow_core::{Bijection, rng, testing};
 use bootflow_flows::{AutoregressiveConfig, Kind, SplineConfig, build_autoregressive, build_spline};
 use bootflow_nn::Activation;
+use bootflow_nn::coupling::CouplingKeys;
 use bootflow_nn::mask::MaskKind;
 
 const BATCH: usize = 256;
@@ -21,10 +22,12 @@ fn layer(name: &str, dim: usize) -> Box<dyn Bijection> {
                 couplings: 1,
                 bins: 8,
                 bound: 3.0,
-                hidden: HIDDEN.to_vec(),
-                activation: Activation::Relu,
-                mask: MaskKind::Halves,
-                lattice: None,
+                coupling: CouplingKeys {
+                    hidden: HIDDEN.to_vec(),
+                    activation: Activation::Relu,
+                    mask: MaskKind::Halves,
+                    lattice: None,
+                },
             };
             Box::new(build_spline(dim, &cfg, 1).expect("valid config").remove(0))
         }

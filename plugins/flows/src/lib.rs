@@ -56,7 +56,8 @@ use serde_json::Value;
 use bootflow_core::registry::{LayerContext, parse_config};
 use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
 use bootflow_nn::Activation;
-use bootflow_nn::mask::{MaskKind, splits};
+use bootflow_nn::coupling::{CouplingKeys, parse_coupling_config};
+use bootflow_nn::mask::splits;
 
 pub use actnorm::ActNorm;
 pub use autoregressive::{Autoregressive, Kind};
@@ -103,14 +104,18 @@ pub struct SplineConfig {
     pub bins: usize,
     #[serde(default = "default_bound")]
     pub bound: f64,
-    #[serde(default = "default_hidden")]
-    pub hidden: Vec<usize>,
-    #[serde(default)]
-    pub activation: Activation,
-    #[serde(default)]
-    pub mask: MaskKind,
-    #[serde(default)]
-    pub lattice: Option<usize>,
+    /// The mask and conditioner keys every coupling entry takes.
+    #[serde(skip)]
+    pub coupling: CouplingKeys,
+}
+
+impl SplineConfig {
+    /// The config of a `spline` entry from its keys (the serde impl alone reads only
+    /// the layer's own keys, not the shared [`CouplingKeys`]).
+    pub fn parse(config: &Value) -> Result<Self> {
+        let (coupling, cfg) = parse_coupling_config::<SplineConfig>("spline", config)?;
+        Ok(SplineConfig { coupling, ..cfg })
+    }
 }
 
 /// Config of one `permute` entry.
@@ -186,12 +191,13 @@ pub fn build_spline(dim: usize, cfg: &SplineConfig, seed: u64) -> Result<Vec<Spl
     if cfg.couplings == 0 {
         return Err(Error::Config("couplings must be at least 1".into()));
     }
-    splits(cfg.mask, dim, cfg.lattice, cfg.couplings, seed)?
+    splits(cfg.coupling.mask, dim, cfg.coupling.lattice, cfg.couplings, seed)?
         .into_iter()
         .enumerate()
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
-            spline::spline_coupling(dim, split, cfg.bins, cfg.bound, &cfg.hidden, cfg.activation, &mut r)
+            let c = &cfg.coupling;
+            spline::spline_coupling(dim, split, cfg.bins, cfg.bound, &c.hidden, c.activation, &mut r)
         })
         .collect()
 }
@@ -221,7 +227,7 @@ pub fn register(reg: &mut Registry) -> Result<()> {
         Source::Builtin,
         "rational-quadratic spline couplings (one entry = `couplings` layers)",
         Arc::new(|ctx: &LayerContext, cfg: &Value| {
-            let cfg: SplineConfig = parse_config("spline", cfg)?;
+            let cfg = SplineConfig::parse(cfg)?;
             Ok(boxed(build_spline(ctx.dim, &cfg, ctx.seed)?))
         }),
     )?;

@@ -91,7 +91,7 @@ fn spline_couplings_pass_the_bijection_check() {
             0.15,
         ),
     ] {
-        let cfg: SplineConfig = parse_config("spline", &cfg).unwrap();
+        let cfg = SplineConfig::parse(&cfg).unwrap();
         for mut layer in build_spline(dim, &cfg, 9).unwrap() {
             testing::randomise_params(&mut layer, scale, &mut r).unwrap();
             let z = (0..100)

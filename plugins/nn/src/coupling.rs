@@ -6,11 +6,16 @@
 
 use std::fmt::Debug;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
 use bootflow_core::error::check_dim;
+use bootflow_core::registry::parse_config;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 
 use crate::activation::Activation;
-use crate::mask::Split;
+use crate::mask::{MaskKind, Split};
 use crate::mlp::{Mlp, MlpTape};
 use crate::precision::Precision;
 
@@ -197,4 +202,52 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
         self.net.set_params(params);
         Ok(())
     }
+}
+
+/// The keys every coupling entry takes (`realnvp`, `spline`): which coordinates each coupling
+/// transforms, and the conditioner network.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouplingKeys {
+    /// Hidden widths of the conditioner (default `[64, 64]`).
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[serde(default)]
+    pub activation: Activation,
+    /// Mask family.
+    #[serde(default)]
+    pub mask: MaskKind,
+    /// Side `L` of the lattice of a checkerboard mask.
+    #[serde(default)]
+    pub lattice: Option<usize>,
+}
+
+impl Default for CouplingKeys {
+    fn default() -> Self {
+        CouplingKeys {
+            hidden: default_hidden(),
+            activation: Activation::default(),
+            mask: MaskKind::default(),
+            lattice: None,
+        }
+    }
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![64, 64]
+}
+
+const COUPLING_KEYS: [&str; 4] = ["hidden", "activation", "mask", "lattice"];
+
+/// Parses the config of a coupling entry `what`: the shared [`CouplingKeys`] and the layer's own
+/// keys `T`, each refusing keys it does not know.
+pub fn parse_coupling_config<T: DeserializeOwned>(what: &str, config: &Value) -> Result<(CouplingKeys, T)> {
+    let mut own = match config {
+        Value::Null => Map::new(),
+        Value::Object(m) => m.clone(),
+        other => return Err(Error::Config(format!("{what}: expected a table of keys, got {other}"))),
+    };
+    let shared: Map<String, Value> = COUPLING_KEYS.iter().filter_map(|k| own.remove_entry(*k)).collect();
+    Ok((parse_config(what, &Value::Object(shared))?, parse_config(what, &Value::Object(own))?))
 }

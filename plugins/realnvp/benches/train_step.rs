@@ -10,6 +10,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use nalgebra::DMatrix;
 
 use bootflow_core::{Batch, Flow, Rng, rng};
+use bootflow_nn::coupling::CouplingKeys;
 use bootflow_realnvp::{Activation, MaskKind, Precision, RealNvpConfig};
 
 const DIM: usize = 16;
@@ -21,10 +22,12 @@ const GEMM: (usize, usize, usize) = (256, 256, 1024);
 fn flow() -> Flow {
     let cfg = RealNvpConfig {
         couplings: COUPLINGS,
-        hidden: HIDDEN.to_vec(),
-        activation: Activation::Relu,
-        mask: MaskKind::Halves,
-        lattice: None,
+        coupling: CouplingKeys {
+            hidden: HIDDEN.to_vec(),
+            activation: Activation::Relu,
+            mask: MaskKind::Halves,
+            lattice: None,
+        },
         scale_bound: 2.0,
         init_scale: 0.5,
         precision: Precision::F64,

@@ -125,7 +125,7 @@ mod tests {
     use super::*;
     use crate::mask::{MaskKind, splits};
     use crate::precision::Precision;
-    use bootflow_core::{Bijection, Cotangent, Tape, rng, testing};
+    use bootflow_core::{Bijection, Cotangent, Direction, Tape, rng, testing};
 
     /// Parameter scale of the random layers: large enough that |tanh(raw_s)| reaches well into
     /// the curved part of tanh, small enough that it does not saturate (checked below). Wider

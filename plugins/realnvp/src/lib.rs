@@ -50,8 +50,9 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use bootflow_core::registry::{LayerContext, parse_config};
+use bootflow_core::registry::LayerContext;
 use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
+use bootflow_nn::coupling::{CouplingKeys, parse_coupling_config};
 
 pub use activation::Activation;
 pub use coupling::AffineCoupling;
@@ -64,27 +65,28 @@ pub use precision::Precision;
 pub struct RealNvpConfig {
     #[serde(default = "default_couplings")]
     pub couplings: usize,
-    #[serde(default = "default_hidden")]
-    pub hidden: Vec<usize>,
-    #[serde(default)]
-    pub activation: Activation,
-    #[serde(default)]
-    pub mask: MaskKind,
-    #[serde(default)]
-    pub lattice: Option<usize>,
     #[serde(default = "default_scale_bound")]
     pub scale_bound: f64,
     #[serde(default)]
     pub init_scale: f64,
     #[serde(default)]
     pub precision: Precision,
+    /// The mask and conditioner keys every coupling entry takes.
+    #[serde(skip)]
+    pub coupling: CouplingKeys,
+}
+
+impl RealNvpConfig {
+    /// The config of a `realnvp` entry from its keys (the serde impl alone reads only
+    /// the layer's own keys, not the shared [`CouplingKeys`]).
+    pub fn parse(config: &Value) -> Result<Self> {
+        let (coupling, cfg) = parse_coupling_config::<RealNvpConfig>("realnvp", config)?;
+        Ok(RealNvpConfig { coupling, ..cfg })
+    }
 }
 
 fn default_couplings() -> usize {
     8
-}
-fn default_hidden() -> Vec<usize> {
-    vec![64, 64]
 }
 fn default_scale_bound() -> f64 {
     2.0
@@ -95,7 +97,7 @@ pub fn build(dim: usize, cfg: &RealNvpConfig, seed: u64) -> Result<Vec<AffineCou
     if cfg.couplings == 0 {
         return Err(Error::Config("couplings must be at least 1".into()));
     }
-    let splits = mask::splits(cfg.mask, dim, cfg.lattice, cfg.couplings, seed)?;
+    let splits = mask::splits(cfg.coupling.mask, dim, cfg.coupling.lattice, cfg.couplings, seed)?;
     splits
         .into_iter()
         .enumerate()
@@ -104,8 +106,8 @@ pub fn build(dim: usize, cfg: &RealNvpConfig, seed: u64) -> Result<Vec<AffineCou
             let layer = coupling::affine_coupling(
                 dim,
                 split,
-                &cfg.hidden,
-                cfg.activation,
+                &cfg.coupling.hidden,
+                cfg.coupling.activation,
                 cfg.scale_bound,
                 cfg.init_scale,
                 &mut r,
@@ -122,7 +124,7 @@ pub fn register(reg: &mut Registry) -> Result<()> {
         Source::Builtin,
         "RealNVP affine coupling layers with bounded log-scale (one entry = `couplings` layers)",
         Arc::new(|ctx: &LayerContext, cfg: &Value| {
-            let cfg: RealNvpConfig = parse_config("realnvp", cfg)?;
+            let cfg = RealNvpConfig::parse(cfg)?;
             Ok(build(ctx.dim, &cfg, ctx.seed)?.into_iter().map(|l| Box::new(l) as Box<dyn Bijection>).collect())
         }),
     )
