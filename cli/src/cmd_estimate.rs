@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use bootflow_core::Registry;
-use bootflow_core::eval::{BiasStats, FlowEval};
 use bootflow_core::run::{EstimateRequest, estimate};
+use bootflow_core::{BiasStats, FlowEval};
 
 /// Arguments of `bootflow estimate`.
 #[derive(clap::Args)]
@@ -92,7 +92,7 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
 #[cfg(test)]
 mod tests {
     use bootflow_core::run::estimate::ESTIMATE_FILE;
-    use bootflow_core::train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+    use bootflow_core::{CHECKPOINT_FILE, Checkpoint};
     use serde_json::Value;
 
     use super::*;

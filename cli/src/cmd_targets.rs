@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use bootflow_core::script::ScriptTarget;
+use bootflow_core::ScriptTarget;
 use bootflow_core::{Registry, Target};
 use clap::Args;
 use serde::Serialize;

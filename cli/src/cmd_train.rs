@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use bootflow_core::CHECKPOINT_FILE;
 use bootflow_core::Registry;
 use bootflow_core::run::spec::load_train_config;
 use bootflow_core::run::{Start, build_target, holds_run, train};
-use bootflow_core::train::checkpoint::CHECKPOINT_FILE;
 
 use crate::progress::Stderr;
 
@@ -110,7 +110,7 @@ mod tests {
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
         // The trained affine flow is N(3, 0.5^2): its shift is near 3.
-        let c = bootflow_core::train::checkpoint::Checkpoint::read(&out).unwrap();
+        let c = bootflow_core::Checkpoint::read(&out).unwrap();
         assert!((c.params[1] - 3.0).abs() < 0.1, "{:?}", c.params);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -173,7 +173,7 @@ fn parse_args() -> Result<Cli, ExitCode> {
 }
 
 fn main() -> ExitCode {
-    bootflow_core::memory::keep_freed_memory();
+    bootflow_core::keep_freed_memory();
     let cli = match parse_args() {
         Ok(cli) => cli,
         Err(code) => return code,

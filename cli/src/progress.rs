@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bootflow_core::run::{Counter, Event, RunProgress};
-use bootflow_core::train::observer::{self, Observer};
+use bootflow_core::{self, Observer};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// The CLI's report of a run's progress on stderr.
@@ -36,7 +36,7 @@ impl RunProgress for Stderr {
 struct LogLines;
 
 impl Observer for LogLines {
-    fn on_log(&mut self, p: &observer::Progress) -> bootflow_core::Result<()> {
+    fn on_log(&mut self, p: &bootflow_core::TrainingProgress) -> bootflow_core::Result<()> {
         let show = |v: Option<f64>| v.map(|x| format!("{x:.5}")).unwrap_or_else(|| "-".into());
         eprintln!(
             "step {}/{} {:.1}s loss {} ess {} grad_norm {} skipped {}",

@@ -7,17 +7,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use bootflow_core::ais::Annealer;
-use bootflow_core::density::FlowDensity;
-use bootflow_core::output::chain_sink::chain_path;
-use bootflow_core::output::chains::{ChainCsv, read_chain_csv};
-use bootflow_core::output::metrics::read_metrics_csv;
-use bootflow_core::output::summary::Summary;
+use bootflow_core::Annealer;
+use bootflow_core::Checkpoint;
+use bootflow_core::FlowDensity;
+use bootflow_core::Summary;
+use bootflow_core::chain_path;
+use bootflow_core::read_metrics_csv;
 use bootflow_core::run::estimate::ais_config;
 use bootflow_core::run::sample::load_flow;
 use bootflow_core::run::{RunSpec, build_target};
-use bootflow_core::train::checkpoint::Checkpoint;
 use bootflow_core::{Batch, Flow, Registry, Target, TargetDensity, rng};
+use bootflow_core::{ChainCsv, read_chain_csv};
 
 use crate::plot::{
     ChainQuantity, DensityFigure, LogDensityGrid, Output, PairPanel, Report, ReportRow, chain_figure, density_figure,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use bootflow_core::script::ScriptTarget;
+use bootflow_core::ScriptTarget;
 use bootflow_core::testing::random_batch;
 use bootflow_core::{Batch, Target, rng};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

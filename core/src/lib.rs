@@ -1,13 +1,16 @@
 //! bootflow-core: the traits every bootflow component implements (targets, bijections, MCMC
-//! kernels, training objectives), the concrete normalizing [`Flow`], the optimiser, the
-//! name-to-factory [`Registry`], seeded random streams, and the run pipeline ([`run`]: train,
-//! evaluate, sample and summarise from a run spec) that every front end drives.
+//! kernels, training objectives), the concrete normalizing [`Flow`], the samplers (AIS, MIS,
+//! random walk), training (FAB, reverse and forward KL, path gradients), diagnostics, the run
+//! pipeline ([`run`]), the plugin SDK and loader ([`plugin`]), and Rhai script targets.
 //!
 //! Batches are column-major `nalgebra::DMatrix<f64>` of shape `(dim, batch)`: one column per
-//! sample.
+//! sample. The modules are private; what they offer is re-exported below, grouped by idea.
+//! Namespaces that are an API of their own stay public: [`plugin`] (the C boundary and the SDK
+//! macro), [`run`] (the pipeline front ends drive), [`rng`] (seeded streams), [`shard`] (how
+//! batches are split) and, with the `testing` feature, [`testing`] (finite-difference checks).
 //!
 //! ```
-//! use bootflow_core::{affine::ElementwiseAffine, rng, Bijection, Flow};
+//! use bootflow_core::{rng, Bijection, ElementwiseAffine, Flow};
 //! let flow = Flow::new(2, vec![Box::new(ElementwiseAffine::new(2)) as Box<dyn Bijection>]).unwrap();
 //! let mut r = rng::stream(7, 0);
 //! let (x, log_q) = flow.sample_with_log_q(4, &mut r).unwrap();
@@ -16,39 +19,71 @@
 //! assert!((log_q[0] - again[0]).abs() < 1e-12);
 //! ```
 
-pub mod affine;
-pub mod ais;
-pub mod bijection;
-pub mod density;
-pub mod diagnostics;
-pub mod error;
-pub mod eval;
-pub mod flow;
-pub mod kernel;
-pub mod mcmc;
-pub mod memory;
-pub mod objective;
-pub mod optim;
-pub mod output;
+mod diagnostics;
+mod error;
+mod flow;
+mod mcmc;
+mod memory;
+mod model;
+mod output;
 pub mod plugin;
-pub mod registry;
+mod registry;
 pub mod rng;
 pub mod run;
-pub mod script;
+mod script;
 pub mod shard;
-pub mod target;
-pub mod targets;
+mod targets;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
-pub mod train;
+mod train;
 
-pub use bijection::{Bijection, Cotangent, Direction, Pass, Tape};
-pub use error::{Error, Result};
-pub use flow::{Flow, PathSample};
-pub use kernel::{ChainState, Kernel, StepStats};
-pub use objective::{Objective, ObjectiveOutput};
-pub use registry::{Registry, Source};
+// Model traits.
+pub use model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
+pub use model::density::FlowDensity;
+pub use model::kernel::{ChainState, Kernel, StepStats};
+pub use model::objective::{Objective, ObjectiveOutput};
+pub use model::target::{LogDensity, Target, TargetDensity};
+
+// The flow.
+pub use flow::affine::ElementwiseAffine;
+pub use flow::{Flow, InverseGrads, InverseRecord, PathSample};
+
+// Samplers.
+pub use mcmc::ais::{Annealer, Spacing};
+pub use mcmc::chains::{ChainConfig, ChainRun, run_chains};
+pub use mcmc::mis::{MisConfig, Proposal, run_mis};
+pub use mcmc::rwm::{RandomWalk, RandomWalkConfig};
+
+// Training.
+pub use train::buffer::ReplayBuffer;
+pub use train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
+pub use train::config::{Component, RunConfig, TrainConfig};
+pub use train::fab::FabConfig;
+pub use train::observer::{Observer, Progress as TrainingProgress};
+pub use train::trainer::Trainer;
+
+// Diagnostics and evaluation.
+pub use diagnostics::eval::{BiasStats, FlowEval};
+pub use diagnostics::lag_products::centred_lag_products_direct;
+pub use diagnostics::{
+    LogZ, SnisEstimate, TauInt, ess_bulk, ess_mean, ess_tail, forward_ess, kish_ess, log_z, mcse_mean, rhat, snis,
+    tau_int,
+};
+
+// Output files.
+pub use output::chain_sink::chain_path;
+pub use output::chains::{ChainCsv, read_chain_csv};
+pub use output::metrics::{Metrics, read_metrics_csv};
+pub use output::summary::{QuantitySummary, Summary};
+
+// Registry, targets and scripts.
+pub use registry::{FlowSpec, LayerContext, Registry, Source, parse_config};
+pub use script::ScriptTarget;
+
+// Errors and the process.
+pub use error::{Error, Result, check_dim};
+pub use memory::keep_freed_memory;
 pub use rng::Rng;
-pub use target::{LogDensity, Target, TargetDensity};
 
 /// Column-major batch: one sample per column.
 pub type Batch = nalgebra::DMatrix<f64>;

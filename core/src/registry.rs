@@ -10,12 +10,12 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::bijection::Bijection;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::kernel::Kernel;
-use crate::objective::Objective;
-use crate::target::Target;
+use crate::model::bijection::Bijection;
+use crate::model::kernel::Kernel;
+use crate::model::objective::Objective;
+use crate::model::target::Target;
 
 /// Where a registered implementation comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +108,9 @@ impl Registry {
             Source::Builtin,
             "element-wise affine layer x = z exp(s) + t (keys: scale, shift: initial values, a number or a list)",
             Arc::new(|ctx: &LayerContext, cfg: &Value| {
-                Ok(vec![Box::new(crate::affine::ElementwiseAffine::from_config(ctx.dim, cfg)?) as Box<dyn Bijection>])
+                Ok(vec![
+                    Box::new(crate::flow::affine::ElementwiseAffine::from_config(ctx.dim, cfg)?) as Box<dyn Bijection>
+                ])
             }),
         )
         .expect("empty registry");

@@ -1,7 +1,7 @@
 //! R-hat, bulk/tail ESS and MCSE agree with ArviZ on committed chain sets.
 //! The fixtures come from `fixtures/make_arviz_fixture.py`; Python is not needed to run this.
 
-use bootflow_core::diagnostics::{ess_bulk, ess_mean, ess_tail, mcse_mean, rhat};
+use bootflow_core::{ess_bulk, ess_mean, ess_tail, mcse_mean, rhat};
 use serde_json::Value;
 
 fn load(name: &str) -> Value {

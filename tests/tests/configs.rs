@@ -4,12 +4,12 @@
 
 use std::path::PathBuf;
 
+use bootflow_core::FabConfig;
 use bootflow_core::Registry;
+use bootflow_core::RunConfig;
+use bootflow_core::parse_config;
 use bootflow_core::plugin::{SearchDir, discover};
-use bootflow_core::registry::parse_config;
 use bootflow_core::rng;
-use bootflow_core::train::config::RunConfig;
-use bootflow_core::train::fab::FabConfig;
 use bootflow_tests::built;
 
 fn full_registry() -> Registry {

@@ -1,14 +1,14 @@
 //! The sample plugin loaded in-process through the host loader: every object crosses the C
 //! boundary and must behave exactly like the same Rust object used directly.
 
-use bootflow_core::affine::ElementwiseAffine;
-use bootflow_core::mcmc::rwm::{RandomWalk, RandomWalkConfig};
-use bootflow_core::registry::LayerContext;
+use bootflow_core::ElementwiseAffine;
+use bootflow_core::LayerContext;
 use bootflow_core::rng::{self, child_seed};
 use bootflow_core::{
     Batch, Bijection, ChainState, Cotangent, Direction, Error, Flow, Kernel, LogDensity, Registry, Target,
     TargetDensity, testing,
 };
+use bootflow_core::{RandomWalk, RandomWalkConfig};
 use bootflow_tests::built;
 use fixture_sample_plugin::Gaussian2d;
 use serde_json::json;

@@ -1,8 +1,8 @@
 //! RealNVP loaded from its real shared library: every vector–Jacobian product and every `Flow`
 //! gradient checked against central finite differences through the C boundary.
 
-use bootflow_core::registry::{FlowSpec, LayerContext, parse_config};
 use bootflow_core::{Bijection, Registry, rng, testing};
+use bootflow_core::{FlowSpec, LayerContext, parse_config};
 use bootflow_tests::built;
 use serde_json::{Value, json};
 

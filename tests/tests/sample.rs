@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bootflow_core::output::chains::read_chain_csv;
-use bootflow_core::output::summary::Summary;
+use bootflow_core::Summary;
+use bootflow_core::read_chain_csv;
 use bootflow_tests::built;
 
 fn sample(args: &[&str]) -> Output {
@@ -111,7 +111,7 @@ fn bad_input_exits_2_with_one_line() {
 
 /// Whether `value` is within 3 combined standard errors of `truth`: the run's MCSE and the
 /// reference's own error added in quadrature.
-fn within_3_combined(name: &str, q: &bootflow_core::output::summary::QuantitySummary, truth: f64, truth_err: f64) {
+fn within_3_combined(name: &str, q: &bootflow_core::QuantitySummary, truth: f64, truth_err: f64) {
     let se = (q.mcse_mean.powi(2) + truth_err.powi(2)).sqrt();
     assert!(q.mcse_mean.is_finite() && q.mcse_mean > 0.0, "{name}: {q:?}");
     assert!(

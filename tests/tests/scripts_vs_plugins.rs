@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use bootflow_core::script::ScriptTarget;
+use bootflow_core::ScriptTarget;
 use bootflow_core::{Batch, Registry, Target, rng, testing};
 use bootflow_tests::built;
 use serde_json::{Value, json};

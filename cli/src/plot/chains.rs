@@ -2,7 +2,7 @@
 //! magnetisation of phi^4).
 
 use anyhow::anyhow;
-use bootflow_core::diagnostics::lag_products::centred_lag_products_direct;
+use bootflow_core::centred_lag_products_direct;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::anyhow;
-use bootflow_core::output::metrics::Metrics;
+use bootflow_core::Metrics;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -91,7 +91,7 @@ pub(crate) fn padded_range(values: impl Iterator<Item = f64>, pad: f64) -> (f64,
 
 #[cfg(test)]
 mod tests {
-    use bootflow_core::output::metrics::read_metrics_csv;
+    use bootflow_core::read_metrics_csv;
 
     use super::*;
     use crate::plot::testing::{check_png, check_svg, scratch_dir};

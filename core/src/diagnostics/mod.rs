@@ -15,6 +15,7 @@
 
 pub mod autocorr;
 pub mod convergence;
+pub mod eval;
 pub mod importance;
 pub mod lag_products;
 pub mod normal_quantile;

@@ -29,9 +29,9 @@
 
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
-use crate::kernel::{ChainState, Kernel, StepStats};
+use crate::model::kernel::{ChainState, Kernel, StepStats};
+use crate::model::target::LogDensity;
 use crate::rng::{Rng, fill_normal};
-use crate::target::LogDensity;
 
 /// Sizes of a multi-chain run.
 #[derive(Clone, Debug)]

@@ -15,13 +15,13 @@
 use rayon::prelude::*;
 
 use crate::Batch;
-use crate::ais::{Annealer, Spacing};
-use crate::density::FlowDensity;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::kernel::Kernel;
+use crate::mcmc::ais::{Annealer, Spacing};
+use crate::model::density::FlowDensity;
+use crate::model::kernel::Kernel;
+use crate::model::target::{Target, TargetDensity, reject_nan};
 use crate::rng::{Rng, stream};
-use crate::target::{Target, TargetDensity, reject_nan};
 
 /// Where proposals come from.
 #[derive(Clone, Copy)]

@@ -1,6 +1,7 @@
 //! MCMC kernels built into core, the multi-chain driver for kernels, and Metropolized
 //! independent sampling with a flow proposal.
 
+pub mod ais;
 pub mod chains;
 pub mod mis;
 pub mod rwm;

@@ -7,10 +7,10 @@ use serde_json::Value;
 
 use crate::Batch;
 use crate::error::{Error, Result};
-use crate::kernel::{ChainState, Kernel, StepStats};
+use crate::model::kernel::{ChainState, Kernel, StepStats};
+use crate::model::target::LogDensity;
 use crate::registry::parse_config;
 use crate::rng::{Rng, fill_normal};
-use crate::target::LogDensity;
 
 /// Configuration keys of `rwm`.
 #[derive(Clone, Debug, Deserialize)]

@@ -102,10 +102,6 @@ impl ChainWriter {
             .and_then(|()| self.file.flush())
             .map_err(|e| Error::io(format!("writing {}", self.path.display()), e))
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 /// A chain file read back.

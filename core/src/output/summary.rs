@@ -21,6 +21,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+#[cfg(test)]
 use super::chains::ChainCsv;
 use crate::diagnostics::{autocorr, convergence};
 use crate::error::{Error, Result};
@@ -224,6 +225,7 @@ pub fn summarize_rows(names: &[String], rows: &[Vec<Vec<f64>>]) -> Result<Quanti
     Ok(Quantities(names.iter().cloned().zip(summaries).collect()))
 }
 
+#[cfg(test)]
 /// Summaries of every quantity column (all but the `...__` sampler columns) of chain files.
 pub fn summarize_chain_files(chains: &[ChainCsv]) -> Result<Quantities> {
     let Some(first) = chains.first() else {

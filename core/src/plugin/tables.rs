@@ -16,11 +16,11 @@
 
 use std::ffi::c_void;
 
-use crate::bijection::Bijection;
 use crate::error::Result;
-use crate::kernel::Kernel;
+use crate::model::bijection::Bijection;
+use crate::model::kernel::Kernel;
+use crate::model::target::Target;
 use crate::plugin::abi::{BijectionInfo, ChainBuffers, DensityCallback, Sink, Status, TargetInfo};
-use crate::target::Target;
 
 /// What the host needs of every object table: its kind's name and how to destroy an object.
 pub(crate) trait ObjectTable: 'static {

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use crate::diagnostics::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
 use crate::error::{Error, Result, ResultExt};
-use crate::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
 use crate::registry::parse_config;
 use crate::run::spec::RunSpec;
 use crate::run::target::build_target;

@@ -25,8 +25,8 @@ pub use target::build_target;
 pub use train::{Start, TrainSummary, holds_run, train};
 
 use crate::Registry;
+use crate::diagnostics::eval::FlowEval;
 use crate::error::{Result, ResultExt};
-use crate::eval::FlowEval;
 use crate::output::metrics::read_metrics_csv;
 use crate::output::summary::Summary;
 use crate::train::trainer::Trainer;

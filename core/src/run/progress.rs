@@ -2,7 +2,7 @@
 //! (progress bars and log lines of the CLI, a Python callback, an MPI rank's logger) implements
 //! [`RunProgress`] and decides what to show.
 
-use crate::eval::FlowEval;
+use crate::diagnostics::eval::FlowEval;
 use crate::train::observer::Observer;
 
 /// A point a run has reached.

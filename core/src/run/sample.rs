@@ -9,11 +9,11 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
-use crate::ais::{Annealer, Spacing};
-use crate::density::FlowDensity;
 use crate::error::{Error, Result, ResultExt};
+use crate::mcmc::ais::{Annealer, Spacing};
 use crate::mcmc::chains::{ChainConfig, run_chains};
 use crate::mcmc::mis::{MisConfig, Proposal, run_mis};
+use crate::model::density::FlowDensity;
 use crate::output::chain_sink::ChainSink;
 use crate::output::summary::{ImportanceSummary, Summary};
 use crate::run::progress::{Event, RunProgress};

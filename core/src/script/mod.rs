@@ -18,7 +18,7 @@
 //! ```
 //!
 //! Gradients: `log_prob` is evaluated once on traced numbers (module `number`), which records the
-//! computation as a flat list of operations (module `tape`); that list is then replayed natively for
+//! computation as a flat list of operations (module `trace`); that list is then replayed natively for
 //! every point (value, then a reverse sweep for the gradient), in parallel over fixed-size column
 //! shards. A script whose control flow depends on `x` (a comparison of a traced value, or its
 //! conversion to a plain number) cannot be replayed: this is detected while tracing, one note is
@@ -29,11 +29,12 @@
 
 mod lex;
 mod number;
+#[cfg(test)]
 mod register;
 mod sandbox;
-mod tape;
 #[cfg(test)]
 mod tests;
+mod trace;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -45,14 +46,13 @@ use serde_json::Value;
 
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
-use crate::target::Target;
+use crate::model::target::Target;
 
-pub use register::register_script;
-pub use sandbox::{MAX_ARRAY, MAX_CALL_LEVELS, MAX_EXPR_DEPTH, MAX_OPERATIONS, MAX_STRING};
+pub use sandbox::MAX_ARRAY;
 
 use number::{Recorder, record_with};
 use sandbox::{Constants, eval_error, parse_error};
-use tape::Program;
+use trace::Program;
 
 /// Columns per parallel shard of a batch.
 const SHARD: usize = 64;
@@ -238,7 +238,7 @@ impl ScriptTarget {
                 let (out, rec) = self.record(x, false);
                 let out = out?;
                 scratch.resize(rec.nodes.len());
-                tape::sweep(&rec.nodes, &rec.vals, out, &mut scratch.adj, grad);
+                trace::sweep(&rec.nodes, &rec.vals, out, &mut scratch.adj, grad);
                 Ok(rec.vals[out])
             }
         }

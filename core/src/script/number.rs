@@ -14,7 +14,7 @@ use std::cell::RefCell;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT};
 
-use super::tape::{Node, Op, apply, sigmoid, softplus};
+use super::trace::{Node, Op, apply, sigmoid, softplus};
 
 /// A traced number: its value and the tape node holding it.
 #[derive(Clone, Copy, Debug)]

@@ -9,9 +9,10 @@ use serde_json::Value;
 
 use super::ScriptTarget;
 use crate::error::{Error, Result};
+use crate::model::target::Target;
 use crate::registry::{Registry, Source};
-use crate::target::Target;
 
+#[cfg(test)]
 /// Registers the script at `path` as target `name`. Its description is the first line of the
 /// script's header comment; the factory passes every key of its config table as a parameter.
 pub fn register_script(reg: &mut Registry, name: &str, path: &Path) -> Result<()> {

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use super::ScriptTarget;
 use crate::Batch;
 use crate::error::Error;
+use crate::model::target::Target;
 use crate::rng::{Rng, fill_normal, stream};
-use crate::target::Target;
 use crate::testing::{FD_STEP, fd_gradient, random_batch, rel_error};
 
 const SCRIPTS: [&str; 6] = ["gmm", "banana", "funnel", "double_well", "manywell", "phi4"];

@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
+use crate::model::target::Target;
 use crate::registry::{Registry, Source, parse_config};
 use crate::rng::{Rng, fill_normal};
-use crate::target::Target;
 
 /// A config value given either as one number for every coordinate or as a list.
 #[derive(Deserialize, Clone, Debug)]
@@ -136,12 +136,14 @@ impl Gaussian {
         }
     }
 
+    #[cfg(test)]
     /// The mean vector.
     pub fn mean(&self) -> &[f64] {
         &self.mean
     }
 
     /// The covariance matrix.
+    #[cfg(test)]
     pub fn covariance(&self) -> DMatrix<f64> {
         match &self.scale {
             Scale::Diagonal { std, .. } => {

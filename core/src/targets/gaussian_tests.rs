@@ -2,8 +2,8 @@ use serde_json::json;
 
 use super::*;
 use crate::rng::stream;
-use crate::targets::checks::{mean_and_mcse, simpson, target_grad_error};
 use crate::testing::random_batch;
+use crate::testing::{mean_and_mcse, simpson, target_grad_error};
 
 fn correlated_3d() -> Gaussian {
     Gaussian::from_config(&json!({

@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::mixture::GaussianMixture;
 use super::test_function::QuadraticTestFunction;
 use crate::error::Result;
+use crate::model::target::Target;
 use crate::registry::{Registry, Source, parse_config};
-use crate::target::Target;
 
 const GMM5_CSV: &str = include_str!("../../data/gmm5_workshop.csv");
 const GMM40_CSV: &str = include_str!("../../data/gmm40_means.csv");

@@ -12,9 +12,9 @@ use super::mixture_csv;
 use super::test_function::QuadraticTestFunction;
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
+use crate::model::target::Target;
 use crate::registry::{Registry, Source, parse_config};
 use crate::rng::{Rng, fill_normal};
-use crate::target::Target;
 
 /// `sum_k w_k N(x; mu_k, diag(sigma_k^2))` with weights normalised to sum to one.
 pub struct GaussianMixture {
@@ -107,6 +107,7 @@ impl GaussianMixture {
         Ok(self)
     }
 
+    #[cfg(test)]
     /// Normalised component weights.
     pub fn weights(&self) -> &[f64] {
         &self.weights

@@ -2,9 +2,9 @@ use serde_json::json;
 
 use super::*;
 use crate::rng::stream;
-use crate::targets::checks::{mean_and_mcse, simpson, target_grad_error};
 use crate::targets::gmm_builtins::{gmm5, gmm40, gmm40_std};
 use crate::testing::random_batch;
+use crate::testing::{mean_and_mcse, simpson, target_grad_error};
 
 fn known_f(t: &GaussianMixture) -> f64 {
     t.known_means().iter().find(|(n, _)| n == "f").unwrap().1

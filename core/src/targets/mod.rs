@@ -1,7 +1,6 @@
 //! Targets built into core: Gaussians and Gaussian mixtures (including the 2-D mixtures of the
 //! FAB papers), with analytic gradients, exact samplers and known normalisers.
 
-pub mod checks;
 pub mod gaussian;
 pub mod gmm_builtins;
 pub mod mixture;

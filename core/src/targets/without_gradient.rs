@@ -4,8 +4,8 @@
 
 use crate::Batch;
 use crate::error::{Error, Result};
+use crate::model::target::Target;
 use crate::rng::Rng;
-use crate::target::Target;
 
 /// `inner` without its gradient.
 pub struct WithoutGradient(pub Box<dyn Target>);

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::optim::Adam;
 use crate::registry::FlowSpec;
 use crate::rng::Rng;
 use crate::train::config::{Component, TrainConfig};
+use crate::train::optim::Adam;
 
 /// File name of the checkpoint inside a run directory.
 pub const CHECKPOINT_FILE: &str = "checkpoint.json";

@@ -40,8 +40,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::optim::AdamConfig;
 use crate::registry::FlowSpec;
+use crate::train::optim::AdamConfig;
 
 /// Everything `bootflow train` reads.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

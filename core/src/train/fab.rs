@@ -15,15 +15,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Batch;
-use crate::ais::{Annealer, Spacing};
-use crate::density::{FlowDensity, SquaredOverFlow};
 use crate::diagnostics::importance::{kish_ess, log_sum_exp};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::objective::{Objective, ObjectiveOutput};
+use crate::mcmc::ais::{Annealer, Spacing};
+use crate::model::density::{FlowDensity, SquaredOverFlow};
+use crate::model::objective::{Objective, ObjectiveOutput};
+use crate::model::target::{Target, TargetDensity};
 use crate::registry::{KernelFactory, Registry, parse_config};
 use crate::rng::Rng;
-use crate::target::{Target, TargetDensity};
 use crate::train::buffer::ReplayBuffer;
 use crate::train::weights::{mean, softmax};
 

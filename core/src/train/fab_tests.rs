@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use crate::affine::ElementwiseAffine;
-use crate::bijection::Bijection;
 use crate::flow::Flow;
-use crate::objective::Objective;
+use crate::flow::affine::ElementwiseAffine;
+use crate::model::bijection::Bijection;
+use crate::model::objective::Objective;
 use crate::registry::Registry;
 use crate::testing;
 use crate::train::fab::{Fab, surrogate_p, surrogate_p2q};

@@ -9,9 +9,9 @@
 //! inverse pass, done while sampling (no saving unless a layer offers a cheaper `J^{-T}` VJP).
 
 use crate::Batch;
-use crate::bijection::{Cotangent, Direction, Tape};
 use crate::error::{Error, Result, check_dim};
 use crate::flow::Flow;
+use crate::model::bijection::{Cotangent, Direction, Tape};
 use crate::shard;
 
 /// A sample drawn through the flow with `grad_x log q(x)` and the forward tapes for backprop.
@@ -69,8 +69,8 @@ pub fn backprop(flow: &Flow, path: &ScoredPath, g_x: &Batch) -> Result<Vec<f64>>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::affine::ElementwiseAffine;
-    use crate::bijection::Bijection;
+    use crate::flow::affine::ElementwiseAffine;
+    use crate::model::bijection::Bijection;
     use crate::testing;
 
     #[test]

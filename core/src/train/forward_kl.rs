@@ -6,10 +6,10 @@ use serde_json::Value;
 use crate::diagnostics::importance::log_sum_exp;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::objective::{Objective, ObjectiveOutput};
+use crate::model::objective::{Objective, ObjectiveOutput};
+use crate::model::target::Target;
 use crate::registry::parse_config;
 use crate::rng::Rng;
-use crate::target::Target;
 use crate::train::weights::mean;
 
 /// Configuration keys of `forward-kl`.

@@ -8,10 +8,10 @@ use crate::Batch;
 use crate::diagnostics::importance::kish_ess;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::objective::{Objective, ObjectiveOutput};
+use crate::model::objective::{Objective, ObjectiveOutput};
+use crate::model::target::Target;
 use crate::registry::parse_config;
 use crate::rng::Rng;
-use crate::target::Target;
 use crate::train::fast_path;
 use crate::train::weights::mean;
 

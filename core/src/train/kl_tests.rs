@@ -2,9 +2,9 @@
 //! `N(mu, sigma^2)`, where `F_q(a, b) = -a + (e^{2a} + (b - mu)^2) / (2 sigma^2) + const`:
 //! `dF/da = -1 + e^{2a} / sigma^2`, `dF/db = (b - mu) / sigma^2`.
 
-use crate::affine::ElementwiseAffine;
 use crate::flow::Flow;
-use crate::objective::Objective;
+use crate::flow::affine::ElementwiseAffine;
+use crate::model::objective::Objective;
 use crate::train::kl::{Estimator, KlConfig, ReverseKl};
 use crate::train::test_support::Gaussian;
 

@@ -32,6 +32,7 @@ pub mod float_bits;
 pub mod forward_kl;
 pub mod kl;
 pub mod observer;
+pub mod optim;
 pub mod trainer;
 pub mod weights;
 
@@ -47,7 +48,7 @@ mod trainer_tests;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::objective::Objective;
+use crate::model::objective::Objective;
 use crate::registry::{Registry, Source};
 
 /// Registers the built-in objectives `kl`, `forward-kl` and `fab`.

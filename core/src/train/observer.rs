@@ -5,8 +5,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
+use crate::diagnostics::eval::FlowEval;
 use crate::error::{Error, Result};
-use crate::eval::FlowEval;
 use crate::train::checkpoint::Checkpoint;
 
 /// What the loop reports at a logging step (the values of that step).

@@ -3,10 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::Batch;
-use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::Result;
+use crate::model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
+use crate::model::target::Target;
 use crate::rng::{Rng, fill_normal};
-use crate::target::Target;
 
 /// Independent Gaussians `N(mu_i, sigma_i^2)` with `log p~ = -sum (x - mu)^2 / (2 sigma^2)`
 /// (unnormalised on purpose: `log Z != 0`).

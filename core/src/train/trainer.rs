@@ -8,17 +8,17 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::diagnostics::eval::{EvalConfig, evaluate_flow};
 use crate::error::{Error, Result, check_dim};
-use crate::eval::{EvalConfig, evaluate_flow};
 use crate::flow::Flow;
-use crate::objective::Objective;
-use crate::optim::Adam;
+use crate::model::objective::Objective;
+use crate::model::target::Target;
 use crate::registry::{FlowSpec, Registry};
 use crate::rng::{self, Rng};
-use crate::target::Target;
 use crate::train::checkpoint::{Checkpoint, FORMAT, FlowRecord};
 use crate::train::config::{Component, RunConfig, TrainConfig};
 use crate::train::observer::{CheckpointWriter, EvalCsv, MetricsCsv, Observer, Progress};
+use crate::train::optim::Adam;
 
 /// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
 const TRAIN_STREAM: u64 = 0x0074_7261_696e;

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use bootflow_core::diagnostics::importance::kish_ess;
+use bootflow_core::Checkpoint;
+use bootflow_core::RunConfig;
+use bootflow_core::kish_ess;
 use bootflow_core::plugin::{discover, search_path};
-use bootflow_core::train::checkpoint::Checkpoint;
-use bootflow_core::train::config::RunConfig;
 use bootflow_core::{Registry, Result, rng};
 
 fn main() -> Result<()> {

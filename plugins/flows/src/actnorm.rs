@@ -15,7 +15,7 @@
 
 use std::sync::RwLock;
 
-use bootflow_core::affine::ElementwiseAffine;
+use bootflow_core::ElementwiseAffine;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Tape};
 
 /// Smallest standard deviation used by the data-dependent initialisation.

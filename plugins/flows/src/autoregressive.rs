@@ -15,7 +15,7 @@
 //! order), the input cotangent is `v = J^-T u`, found by back substitution with one network
 //! VJP per coordinate, so only the final network pass is taped.
 
-use bootflow_core::error::check_dim;
+use bootflow_core::check_dim;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 use bootflow_nn::Activation;
 use bootflow_nn::mlp::MlpTape;

@@ -53,8 +53,8 @@ use rand::seq::SliceRandom;
 use serde::Deserialize;
 use serde_json::Value;
 
-use bootflow_core::registry::{LayerContext, parse_config};
 use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
+use bootflow_core::{LayerContext, parse_config};
 use bootflow_nn::Activation;
 use bootflow_nn::coupling::{CouplingKeys, parse_coupling_config};
 use bootflow_nn::mask::splits;

@@ -3,7 +3,7 @@
 use rand::seq::SliceRandom;
 use serde::Deserialize;
 
-use bootflow_core::error::check_dim;
+use bootflow_core::check_dim;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 
 /// Which permutation.

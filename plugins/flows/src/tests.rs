@@ -5,8 +5,8 @@
 use nalgebra::DMatrix;
 use serde_json::json;
 
-use bootflow_core::registry::{FlowSpec, parse_config};
 use bootflow_core::{Batch, Flow, Rng, rng, testing};
+use bootflow_core::{FlowSpec, parse_config};
 
 use super::*;
 

@@ -2,8 +2,8 @@
 //! batch, accepted with `min(1, exp(H_0 - H_1))`. A proposal with a non-finite energy is a
 //! divergence: rejected and counted, never an error.
 
-use bootflow_core::error::check_dim;
-use bootflow_core::registry::parse_config;
+use bootflow_core::check_dim;
+use bootflow_core::parse_config;
 use bootflow_core::rng::fill_normal;
 use bootflow_core::{Batch, ChainState, Error, Kernel, LogDensity, Result, Rng, StepStats};
 use rand::Rng as _;

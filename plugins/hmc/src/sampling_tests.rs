@@ -1,11 +1,11 @@
 //! Statistical tests of the `hmc` kernel: a correlated Gaussian through the chain driver, AIS
 //! with HMC transitions, exact resume from the saved state, and divergences.
 
-use bootflow_core::ais::{Annealer, Spacing};
-use bootflow_core::mcmc::chains::{ChainConfig, ChainRun, run_chains};
 use bootflow_core::rng::{fill_normal, stream};
 use bootflow_core::testing::{fd_gradient, rel_error};
+use bootflow_core::{Annealer, Spacing};
 use bootflow_core::{Batch, ChainState, Kernel, LogDensity, Registry, Result};
+use bootflow_core::{ChainConfig, ChainRun, run_chains};
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
@@ -366,7 +366,7 @@ impl bootflow_core::Target for StdNormal {
 /// is known to about 0.003 from 16 x 1999 proposals.
 #[test]
 fn mis_with_hmc_annealed_proposals_samples_the_target() {
-    use bootflow_core::mcmc::mis::{MisConfig, Proposal, run_mis};
+    use bootflow_core::{MisConfig, Proposal, run_mis};
     let flow = bootflow_core::Flow::with_base(vec![0.0; 2], vec![1.5; 2], vec![]).unwrap();
     let kernel = Hmc::new(2, HmcConfig { n_leapfrog: 3, step_size: 0.5, ..HmcConfig::default() }).unwrap();
     let cfg = |proposal| MisConfig { n_chains: 16, n_draws: 2000, batch: 100, keep_draws: true, proposal };

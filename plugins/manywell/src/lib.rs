@@ -9,7 +9,7 @@ pub mod well;
 
 use std::sync::Arc;
 
-use bootflow_core::registry::parse_config;
+use bootflow_core::parse_config;
 use bootflow_core::{Registry, Result, Source, Target};
 use serde::Deserialize;
 use serde_json::Value;

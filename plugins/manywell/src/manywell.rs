@@ -1,7 +1,7 @@
 //! Many Well: `dim / 2` independent copies of the double well paired with a standard normal,
 //! `log p~(x) = sum_i [log f(x_{2i}) - x_{2i+1}^2 / 2]`. With dim = 2 it is the Double Well.
 
-use bootflow_core::error::check_dim;
+use bootflow_core::check_dim;
 use bootflow_core::{Batch, Error, Result, Rng, Target};
 
 use crate::well::{WELL_Z, WellSampler, dlog_f, log_f};

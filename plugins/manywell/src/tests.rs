@@ -1,6 +1,6 @@
 use bootflow_core::rng::stream;
-use bootflow_core::targets::checks::{mean_and_mcse, simpson, target_grad_error};
 use bootflow_core::testing::random_batch;
+use bootflow_core::testing::{mean_and_mcse, simpson, target_grad_error};
 use serde_json::json;
 
 use super::*;

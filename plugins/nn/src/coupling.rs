@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use bootflow_core::error::check_dim;
-use bootflow_core::registry::parse_config;
+use bootflow_core::check_dim;
+use bootflow_core::parse_config;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 
 use crate::activation::Activation;

@@ -1,7 +1,7 @@
 //! The phi^4 target `log p~(phi) = -S(phi)` with its observables.
 
-use bootflow_core::error::check_dim;
-use bootflow_core::registry::parse_config;
+use bootflow_core::check_dim;
+use bootflow_core::parse_config;
 use bootflow_core::{Error, Result, Target};
 use serde::Deserialize;
 use serde_json::Value;

@@ -1,8 +1,8 @@
 use std::f64::consts::PI;
 
 use bootflow_core::rng::stream;
-use bootflow_core::targets::checks::{mean_and_mcse, simpson, target_grad_error};
 use bootflow_core::testing::random_batch;
+use bootflow_core::testing::{mean_and_mcse, simpson, target_grad_error};
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 

@@ -45,7 +45,7 @@ fn time_row(reg: &Registry, row: &Row, setup: &Setup) -> (f64, f64) {
 }
 
 fn main() {
-    bootflow_core::memory::keep_freed_memory();
+    bootflow_core::keep_freed_memory();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let (mut names, mut threads) = (Vec::new(), 2);
     let mut setup = Setup { repeat: 15, shard: None, precision: "f64".into() };

@@ -10,9 +10,9 @@ mod peer_rows;
 
 use std::time::Instant;
 
-use bootflow_core::diagnostics::kish_ess;
+use bootflow_core::Trainer;
+use bootflow_core::kish_ess;
 use bootflow_core::rng;
-use bootflow_core::train::trainer::Trainer;
 
 use peer_rows::{ROWS, registry, trainer};
 
@@ -34,7 +34,7 @@ fn flow_ess(t: &Trainer, n: usize) -> (f64, f64) {
 }
 
 fn main() {
-    bootflow_core::memory::keep_freed_memory();
+    bootflow_core::keep_freed_memory();
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let (mut names, mut steps, mut lr, mut samples, mut threads) = (Vec::new(), 300u64, 1e-3, 65_536usize, 2usize);
     while let Some(a) = args.next() {

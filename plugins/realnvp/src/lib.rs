@@ -23,7 +23,7 @@
 //!
 //! ```
 //! use bootflow_core::Registry;
-//! use bootflow_core::registry::{FlowSpec, parse_config};
+//! use bootflow_core::{FlowSpec, parse_config};
 //! let mut reg = Registry::new();
 //! bootflow_realnvp::register(&mut reg).unwrap();
 //! let layers = serde_json::json!({"layers": [{"type": "realnvp", "couplings": 4, "hidden": [32]}]});
@@ -50,7 +50,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use bootflow_core::registry::LayerContext;
+use bootflow_core::LayerContext;
 use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
 use bootflow_nn::coupling::{CouplingKeys, parse_coupling_config};
 

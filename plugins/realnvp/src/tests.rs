@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use bootflow_core::registry::{FlowSpec, parse_config};
 use bootflow_core::{Flow, rng, testing};
+use bootflow_core::{FlowSpec, parse_config};
 
 use super::*;
 
@@ -99,8 +99,8 @@ fn layers() -> serde_json::Value {
 
 /// A seeded run of reverse-KL and FAB steps through the `Trainer`, on a pool of `threads`.
 fn trained_params(threads: usize, objective: serde_json::Value) -> Vec<f64> {
-    use bootflow_core::train::config::{Component, TrainConfig};
-    use bootflow_core::train::trainer::Trainer;
+    use bootflow_core::Trainer;
+    use bootflow_core::{Component, TrainConfig};
     let mut reg = Registry::with_builtins();
     register(&mut reg).unwrap();
     // Batch 64 in shards of 16: four shards whose gradients are summed across threads.

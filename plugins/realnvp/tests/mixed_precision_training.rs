@@ -6,11 +6,11 @@
 use serde_json::{Value, json};
 
 use bootflow_core::Registry;
-use bootflow_core::diagnostics::kish_ess;
-use bootflow_core::registry::{FlowSpec, parse_config};
+use bootflow_core::Trainer;
+use bootflow_core::kish_ess;
 use bootflow_core::rng;
-use bootflow_core::train::config::{Component, TrainConfig};
-use bootflow_core::train::trainer::Trainer;
+use bootflow_core::{Component, TrainConfig};
+use bootflow_core::{FlowSpec, parse_config};
 
 /// Fresh samples for each ESS estimate, split into `BATCHES` batches for its standard error.
 const SAMPLES: usize = 65_536;

@@ -8,8 +8,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::guard::{Held, slice, slice_mut, write};
 use super::target::checked_len;
 use crate::Batch;
-use crate::bijection::{Bijection, Cotangent, Direction, Tape};
 use crate::error::{Error, Result, check_dim};
+use crate::model::bijection::{Bijection, Cotangent, Direction, Tape};
 use crate::plugin::abi::{BijectionInfo, BijectionTable};
 use crate::plugin::tables::BijectionExports;
 

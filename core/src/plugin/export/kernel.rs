@@ -7,10 +7,10 @@ use super::guard::{Held, put, slice, slice_mut, write};
 use super::target::checked_len;
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
-use crate::kernel::{ChainState, Kernel};
+use crate::model::kernel::{ChainState, Kernel};
+use crate::model::target::LogDensity;
 use crate::plugin::abi::{ChainBuffers, DensityCallback, KernelTable, Sink, Str, decode_error, status};
 use crate::plugin::tables::KernelExports;
-use crate::target::LogDensity;
 
 type Obj = Box<dyn Kernel>;
 

@@ -5,9 +5,9 @@ use std::ffi::c_void;
 use super::guard::{Held, put, put_text, slice, slice_mut, write};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
+use crate::model::target::Target;
 use crate::plugin::abi::{Sink, TargetInfo, TargetTable};
 use crate::plugin::tables::TargetExports;
-use crate::target::Target;
 
 type Obj = Box<dyn Target>;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::{Handle, Library};
 use crate::Batch;
-use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::{Error, Result, check_dim};
+use crate::model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::plugin::abi::{BijectionInfo, BijectionTable, Object};
 
 /// A bijection created by a plugin library.

@@ -9,10 +9,10 @@ use super::call::collected;
 use super::{Handle, Library};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
-use crate::kernel::{ChainState, Kernel, StepStats};
+use crate::model::kernel::{ChainState, Kernel, StepStats};
+use crate::model::target::LogDensity;
 use crate::plugin::abi::{ChainBuffers, DensityCallback, KernelTable, Object, Sink, Status, encode_error, status};
 use crate::rng::{Rng, child_seed};
-use crate::target::LogDensity;
 
 /// A kernel created by a plugin library.
 pub struct PluginKernel {

@@ -11,9 +11,9 @@ use super::call::collected;
 use super::{Handle, Library};
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
+use crate::model::target::Target;
 use crate::plugin::abi::{Object, TargetInfo, TargetTable};
 use crate::rng::{Rng, child_seed};
-use crate::target::Target;
 
 /// A target created by a plugin library.
 pub struct PluginTarget {

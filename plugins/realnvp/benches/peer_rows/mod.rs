@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use bootflow_core::Registry;
-use bootflow_core::registry::{FlowSpec, parse_config};
-use bootflow_core::train::config::{Component, TrainConfig};
-use bootflow_core::train::trainer::Trainer;
+use bootflow_core::Trainer;
+use bootflow_core::{Component, TrainConfig};
+use bootflow_core::{FlowSpec, parse_config};
 
 /// One row of the comparison: step kind, dimension, couplings, hidden width, batch.
 pub struct Row {

@@ -10,11 +10,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Batch;
-use crate::density::{Ends, Geometric};
 use crate::error::{Error, Result, check_dim};
-use crate::kernel::{ChainState, Kernel};
+use crate::model::density::{Ends, Geometric};
+use crate::model::kernel::{ChainState, Kernel};
+use crate::model::target::LogDensity;
 use crate::rng::Rng;
-use crate::target::LogDensity;
 
 /// Spacing of the intermediate inverse temperatures.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

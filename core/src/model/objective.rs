@@ -2,8 +2,8 @@
 
 use crate::error::Result;
 use crate::flow::Flow;
+use crate::model::target::Target;
 use crate::rng::Rng;
-use crate::target::Target;
 
 /// A loss estimate, its gradient with respect to the flow parameters, and named diagnostics
 /// (batch ESS, AIS acceptance, step size, ...).

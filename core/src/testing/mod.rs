@@ -1,16 +1,21 @@
-//! Checks shared by the tests of core and of every plugin: central finite differences against
-//! hand-written vector–Jacobian products, and round trips.
+//! Checks shared by the tests of core and of every plugin (the `testing` feature): central
+//! finite differences against hand-written vector–Jacobian products, round trips, and reference
+//! numbers for targets.
 //!
 //! Relative error of a gradient `a` against a finite-difference estimate `b` is
 //! `max_i |a_i - b_i| / max(|b_i|, 1e-3 * max_j |b_j|, 1e-12)`: per component, except that
 //! components a thousand times smaller than the largest are measured against that floor
 //! (their relative error is dominated by rounding in the difference quotient, not by the code).
 
+mod targets;
+
+pub use targets::{mean_and_mcse, simpson, target_grad_error};
+
 use rand::seq::index::sample;
 
 use crate::Batch;
-use crate::bijection::{Bijection, Cotangent, Direction};
 use crate::error::{Error, Result};
+use crate::model::bijection::{Bijection, Cotangent, Direction};
 use crate::rng::{Rng, fill_normal};
 
 /// A `dim x n` batch of standard normal draws.
@@ -123,7 +128,7 @@ pub fn check_bijection(
     Ok(report)
 }
 
-fn pass(layer: &dyn Bijection, input: &Batch, inverse: bool) -> Result<crate::bijection::Pass> {
+fn pass(layer: &dyn Bijection, input: &Batch, inverse: bool) -> Result<crate::model::bijection::Pass> {
     if inverse { layer.inverse(input, true) } else { layer.forward(input, true) }
 }
 

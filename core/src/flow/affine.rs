@@ -2,8 +2,8 @@
 //! makes a fixed standard-normal base into a trainable diagonal Gaussian).
 
 use crate::Batch;
-use crate::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::error::{Error, Result, check_dim};
+use crate::model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 
 /// `x_i = z_i * exp(s_i) + t_i`; parameters are `[s_1..s_d, t_1..t_d]`.
 #[derive(Clone, Debug)]

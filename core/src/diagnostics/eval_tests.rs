@@ -1,8 +1,8 @@
 use serde_json::json;
 
 use super::*;
-use crate::affine::ElementwiseAffine;
-use crate::bijection::Bijection;
+use crate::flow::affine::ElementwiseAffine;
+use crate::model::bijection::Bijection;
 use crate::rng;
 
 /// A flow `N(mean, diag(std^2))`: one affine layer on a standard-normal base.

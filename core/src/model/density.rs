@@ -4,7 +4,7 @@
 use crate::Batch;
 use crate::error::{Result, check_dim};
 use crate::flow::Flow;
-use crate::target::{LogDensity, Target};
+use crate::model::target::{LogDensity, Target};
 
 /// `log q(x)` of a flow (gradient by one inverse pass and one backward pass).
 pub struct FlowDensity<'a>(pub &'a Flow);

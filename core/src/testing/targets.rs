@@ -2,7 +2,7 @@
 //! moments) and sample means with their Monte-Carlo standard error (exact samplers).
 
 use crate::error::Result;
-use crate::target::Target;
+use crate::model::target::Target;
 use crate::testing::{FD_STEP, fd_gradient, rel_error};
 
 /// Relative error (as in [`crate::testing::rel_error`]) of a target's analytic gradient at `x`

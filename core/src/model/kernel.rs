@@ -3,8 +3,8 @@
 
 use crate::Batch;
 use crate::error::Result;
+use crate::model::target::LogDensity;
 use crate::rng::Rng;
-use crate::target::LogDensity;
 
 /// Positions of a batch of chains with their cached log-density (and gradient, for kernels that
 /// use one), so a transition never re-evaluates the current point.

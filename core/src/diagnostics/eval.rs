@@ -10,14 +10,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Batch;
-use crate::ais::{Annealer, Spacing};
-use crate::density::FlowDensity;
 use crate::diagnostics::importance::{forward_ess, log_z, snis};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
+use crate::mcmc::ais::{Annealer, Spacing};
+use crate::model::density::FlowDensity;
+use crate::model::target::{Target, TargetDensity};
 use crate::registry::Registry;
 use crate::rng::Rng;
-use crate::target::{Target, TargetDensity};
 
 /// AIS from the flow towards p~, as in the first FAB paper's evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
