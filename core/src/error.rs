@@ -1,14 +1,26 @@
 //! Error type shared by every library crate of bootflow.
 
-/// Everything that can go wrong inside bootflow's libraries.
+/// Everything that can go wrong inside bootflow's libraries. New variants may be added, so
+/// matches need a catch-all arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// A configuration value is missing, unknown or out of range.
     #[error("invalid config: {0}")]
     Config(String),
-    /// Shapes of inputs do not fit together.
+    /// Shapes of inputs do not fit together (described in words).
     #[error("dimension mismatch: {0}")]
     Dim(String),
+    /// One size does not match what it must equal: `what` had `got`, `expected` was required.
+    #[error("dimension mismatch: {what}: got {got}, expected {expected}")]
+    Shape {
+        /// What was measured, e.g. "coupling input rows".
+        what: String,
+        /// The size found.
+        got: usize,
+        /// The size required.
+        expected: usize,
+    },
     /// A computation produced NaN where a number was required.
     #[error("non-finite value: {0}")]
     NonFinite(String),
@@ -17,23 +29,48 @@ pub enum Error {
     Script(String),
     /// An error reported by (or about) a plugin library.
     #[error("plugin {plugin}: {message}")]
-    Plugin { plugin: String, message: String },
+    Plugin {
+        /// The plugin's name.
+        plugin: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A name that is not in the registry.
     #[error("unknown {kind} '{name}'{hint}")]
-    Unknown { kind: &'static str, name: String, hint: String },
+    Unknown {
+        /// What kind of name ("target", "bijection", ...).
+        kind: &'static str,
+        /// The name asked for.
+        name: String,
+        /// The names that exist, or nothing.
+        hint: String,
+    },
     /// The component does not provide this operation (e.g. a target without a gradient).
     #[error("{0} is not supported")]
     Unsupported(String),
     /// File system errors.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        /// The path or action.
+        context: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// An internal invariant of bootflow failed: a bug to report, never the user's input.
+    #[error("internal error (a bug in bootflow, please report it): {0}")]
+    Bug(String),
     /// Anything else, with a message.
     #[error("{0}")]
     Other(String),
     /// A failure with what was being done when it happened: shows the context alone, and the
     /// cause as its source, so error chains read `context: cause`.
     #[error("{context}")]
-    Context { context: String, source: Box<dyn std::error::Error + Send + Sync + 'static> },
+    Context {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
 }
 
 /// Result with the bootflow error.
@@ -73,5 +110,5 @@ impl<T, E: std::error::Error + Send + Sync + 'static> ResultExt<T> for std::resu
 
 /// Returns `Error::Dim` unless `got == want`.
 pub fn check_dim(what: &str, got: usize, want: usize) -> Result<()> {
-    if got == want { Ok(()) } else { Err(Error::Dim(format!("{what}: got {got}, expected {want}"))) }
+    if got == want { Ok(()) } else { Err(Error::Shape { what: what.to_string(), got, expected: want }) }
 }
