@@ -19,6 +19,8 @@
 //! assert!((log_q[0] - again[0]).abs() < 1e-12);
 //! ```
 
+#![warn(missing_docs)]
+
 mod diagnostics;
 mod error;
 mod flow;

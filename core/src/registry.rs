@@ -20,8 +20,11 @@ use crate::model::target::Target;
 /// Where a registered implementation comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// Compiled into bootflow itself.
     Builtin,
+    /// Provided by the plugin library at this path.
     Plugin(PathBuf),
+    /// Defined by the script file at this path.
     Script(PathBuf),
 }
 
@@ -64,9 +67,13 @@ pub struct Entry<F> {
 /// Name → factory maps, one per kind of component.
 #[derive(Clone, Default)]
 pub struct Registry {
+    /// Target factories, keyed by name.
     pub targets: BTreeMap<String, Entry<TargetFactory>>,
+    /// Bijection factories, keyed by name (the `type` of a flow layer entry).
     pub bijections: BTreeMap<String, Entry<BijectionFactory>>,
+    /// MCMC kernel factories, keyed by name.
     pub kernels: BTreeMap<String, Entry<KernelFactory>>,
+    /// Training objective factories, keyed by name.
     pub objectives: BTreeMap<String, Entry<ObjectiveFactory>>,
 }
 
@@ -120,9 +127,11 @@ impl Registry {
         r
     }
 
+    /// Registers a target factory under `name`; fails if the name is taken (the error names both sources).
     pub fn add_target(&mut self, name: &str, source: Source, description: &str, factory: TargetFactory) -> Result<()> {
         insert(&mut self.targets, "target", name, Entry { factory, source, description: description.into() })
     }
+    /// Registers a bijection factory under `name`; fails if the name is taken.
     pub fn add_bijection(
         &mut self,
         name: &str,
@@ -132,9 +141,11 @@ impl Registry {
     ) -> Result<()> {
         insert(&mut self.bijections, "bijection", name, Entry { factory, source, description: description.into() })
     }
+    /// Registers a kernel factory under `name`; fails if the name is taken.
     pub fn add_kernel(&mut self, name: &str, source: Source, description: &str, factory: KernelFactory) -> Result<()> {
         insert(&mut self.kernels, "kernel", name, Entry { factory, source, description: description.into() })
     }
+    /// Registers an objective factory under `name`; fails if the name is taken.
     pub fn add_objective(
         &mut self,
         name: &str,
@@ -145,15 +156,19 @@ impl Registry {
         insert(&mut self.objectives, "objective", name, Entry { factory, source, description: description.into() })
     }
 
+    /// Builds target `name` from `config`; an unknown name is an error listing the known ones.
     pub fn target(&self, name: &str, config: &Value) -> Result<Box<dyn Target>> {
         (get(&self.targets, "target", name)?.factory)(config)
     }
+    /// Builds the layers of bijection entry `name` for the slot `ctx` from `config`.
     pub fn bijection(&self, name: &str, ctx: &LayerContext, config: &Value) -> Result<Vec<Box<dyn Bijection>>> {
         (get(&self.bijections, "bijection", name)?.factory)(ctx, config)
     }
+    /// Builds kernel `name` for a `dim`-dimensional density from `config`.
     pub fn kernel(&self, name: &str, dim: usize, config: &Value) -> Result<Box<dyn Kernel>> {
         (get(&self.kernels, "kernel", name)?.factory)(dim, config)
     }
+    /// Builds objective `name` from `config`; its factory may look up other components in `self`.
     pub fn objective(&self, name: &str, config: &Value) -> Result<Box<dyn Objective>> {
         (get(&self.objectives, "objective", name)?.factory)(config, self)
     }
@@ -191,8 +206,10 @@ impl Registry {
 #[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FlowSpec {
+    /// Standard deviation of the base `N(0, base_std^2 I)` in every coordinate (default 1).
     #[serde(default = "one")]
     pub base_std: f64,
+    /// Layer entries in flow order: each a table with a `type` key plus that bijection's keys.
     pub layers: Vec<Value>,
     /// Columns per parallel shard (results depend on it, never on the thread count).
     #[serde(default)]

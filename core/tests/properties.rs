@@ -10,173 +10,21 @@
 //! shape, scales and a seed, and the seed picks the values.
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, RngSeed, TestCaseError, TestRng, TestRunner};
 
 use bootflow_core::ElementwiseAffine;
 use bootflow_core::ReplayBuffer;
-use bootflow_core::{Batch, Bijection, Direction, Flow, rng, shard, testing};
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic runner
-
-/// A runner with `cases` cases from a fixed seed, independent of every `PROPTEST_*` variable.
-fn runner(cases: u32, salt: u8) -> TestRunner {
-    let config = Config {
-        cases,
-        max_local_rejects: 65_536,
-        max_global_rejects: 1024,
-        max_flat_map_regens: 1_000_000,
-        failure_persistence: None,
-        source_file: None,
-        test_name: None,
-        fork: false,
-        timeout: 0,
-        max_shrink_time: 0,
-        max_shrink_iters: 2048,
-        max_default_size_range: 100,
-        verbose: 0,
-        rng_algorithm: RngAlgorithm::ChaCha,
-        rng_seed: RngSeed::Fixed(0xB007_F10E),
-        ..Config::default()
-    };
-    let mut seed = [0x5Eu8; 32];
-    seed[0] = salt;
-    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
-}
-
-/// Runs `test` on `cases` values of `strategy`; panics with the minimal failing case.
-fn check<S: Strategy>(
-    name: &str,
-    cases: u32,
-    salt: u8,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) where
-    S::Value: std::fmt::Debug,
-{
-    if let Err(e) = runner(cases, salt).run(&strategy, test) {
-        panic!("property '{name}' failed: {e}");
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bijection checks (shared by the plugin crates' property files, which copy them)
-
-/// Relative tolerance of round trips and log-det sums.
-const TOL: f64 = 1e-9;
-
-fn close(a: f64, b: f64, tol: f64) -> bool {
-    (a - b).abs() <= tol * b.abs().max(1.0)
-}
-
-fn opposite(d: Direction) -> Direction {
-    match d {
-        Direction::Forward => Direction::Inverse,
-        Direction::Inverse => Direction::Forward,
-    }
-}
-
-/// `b` with coordinate `(i, j)` moved by `steps` units in the last place, for every column.
-fn nudge(b: &Batch, i: usize, steps: f64) -> Batch {
-    let mut c = b.clone();
-    for j in 0..c.ncols() {
-        let v = c[(i, j)];
-        c[(i, j)] = v + steps * v.abs().max(f64::MIN_POSITIVE) * f64::EPSILON;
-    }
-    c
-}
-
-/// How much `f` (per column) moves when one input coordinate moves by one unit in the last
-/// place, worst over coordinates and signs: the rounding noise floor of `f` at `b`. A round
-/// trip through a strongly contracting map (|log det| ~ 15 per coordinate) cannot come back
-/// closer than this, whatever the code does; a genuine bug gives errors far above it.
-fn ulp_noise(b: &Batch, f: &dyn Fn(&Batch) -> Vec<f64>) -> Vec<f64> {
-    let f0 = f(b);
-    let mut worst = vec![0.0f64; f0.len()];
-    for i in 0..b.nrows() {
-        for s in [1.0, -1.0] {
-            for (w, (a, c)) in worst.iter_mut().zip(f(&nudge(b, i, s)).iter().zip(&f0)) {
-                *w = w.max(if (a - c).is_finite() { (a - c).abs() } else { f64::INFINITY });
-            }
-        }
-    }
-    worst
-}
-
-/// Multiple of the rounding noise floor allowed on top of `TOL`.
-const NOISE: f64 = 4.0;
-
-/// A pass in `dir` then one in the opposite direction: shapes, finiteness, the round trip
-/// (`F^-1(F(z)) = z` or `F(F^-1(x)) = x`) and `log|det| + log|det of the way back| = 0`, each
-/// within `TOL` relative plus `NOISE` times the way back's rounding noise floor at the
-/// intermediate point (see `ulp_noise`); also that a recorded pass gives the same values as an
-/// unrecorded one.
-fn round_trip(layer: &dyn Bijection, input: &Batch, dir: Direction) -> Result<(), TestCaseError> {
-    let (d, n) = input.shape();
-    let there = layer.pass(dir, input, false).map_err(|e| TestCaseError::fail(format!("{dir:?} pass: {e}")))?;
-    prop_assert_eq!(there.out.shape(), (d, n), "{:?} output shape", dir);
-    prop_assert_eq!(there.log_det.len(), n, "{:?} log-det length", dir);
-    prop_assert!(there.out.iter().chain(&there.log_det).all(|v| v.is_finite()), "{:?} pass not finite", dir);
-    let back = layer
-        .pass(opposite(dir), &there.out, false)
-        .map_err(|e| TestCaseError::fail(format!("{:?} pass: {e}", opposite(dir))))?;
-    prop_assert_eq!(back.out.shape(), (d, n));
-    prop_assert_eq!(back.log_det.len(), n);
-    let way_back = |b: &Batch| layer.pass(opposite(dir), b, false).expect("pass");
-    let out_noise: Vec<Vec<f64>> =
-        (0..d).map(|i| ulp_noise(&there.out, &|b: &Batch| way_back(b).out.row(i).iter().cloned().collect())).collect();
-    let ld_noise = ulp_noise(&there.out, &|b: &Batch| way_back(b).log_det);
-    for j in 0..n {
-        for i in 0..d {
-            let (a, b) = (back.out[(i, j)], input[(i, j)]);
-            let allowed = TOL * b.abs().max(1.0) + NOISE * out_noise[i][j];
-            prop_assert!(
-                (a - b).abs() <= allowed,
-                "{:?} round trip at ({}, {}): {} vs {} (error {:e}, allowed {:e})",
-                dir,
-                i,
-                j,
-                a,
-                b,
-                (a - b).abs(),
-                allowed
-            );
-        }
-        let (a, b) = (there.log_det[j], back.log_det[j]);
-        let allowed = TOL * a.abs().max(1.0) + NOISE * ld_noise[j];
-        prop_assert!(
-            (a + b).abs() <= allowed,
-            "{:?} log-det sum at column {}: {} + {} = {:e} (allowed {:e})",
-            dir,
-            j,
-            a,
-            b,
-            a + b,
-            allowed
-        );
-    }
-    let recorded = layer.pass(dir, input, true).map_err(|e| TestCaseError::fail(format!("recorded pass: {e}")))?;
-    prop_assert!(recorded.tape.is_some(), "{:?} recorded pass has no tape", dir);
-    prop_assert_eq!(&recorded.out, &there.out, "{:?} recorded pass differs from the unrecorded one", dir);
-    prop_assert_eq!(&recorded.log_det, &there.log_det);
-    Ok(())
-}
-
-/// Both round trips of `layer` on `z` (as base points, then as data points).
-fn both_round_trips(layer: &dyn Bijection, z: &Batch) -> Result<(), TestCaseError> {
-    round_trip(layer, z, Direction::Forward)?;
-    round_trip(layer, z, Direction::Inverse)
-}
-
-/// A `dim x n` normal batch times `scale`.
-fn inputs(dim: usize, n: usize, scale: f64, r: &mut bootflow_core::Rng) -> Batch {
-    testing::random_batch(dim, n, r) * scale
-}
+use bootflow_core::testing::properties::*;
+use bootflow_core::{Batch, Bijection, Flow, rng, shard, testing};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Element-wise affine layer and flows
 
 /// Shape, parameter scale, input scale and the seed of the values.
+/// `a` within `tol` of `b`, relative to `max(|b|, 1)`.
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * b.abs().max(1.0)
+}
+
 fn layer_case() -> impl Strategy<Value = (usize, usize, f64, f64, u64)> {
     (2usize..8, 0usize..9, 0.0f64..2.0, prop_oneof![Just(1.0), 0.01f64..10.0], any::<u64>())
 }

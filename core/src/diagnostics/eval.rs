@@ -22,10 +22,13 @@ use crate::rng::Rng;
 /// AIS from the flow towards p~, as in the first FAB paper's evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AisEvalConfig {
+    /// Number `K` of intermediate distributions (one kernel transition each) between q and p~.
     pub n_intermediate: usize,
+    /// How the intermediate inverse temperatures are spaced.
     pub spacing: Spacing,
     /// A registered kernel name and its config.
     pub kernel: String,
+    /// The kernel's config (JSON), as the registry's kernel factory takes it.
     pub kernel_config: Value,
     /// Tuned kernel states, one per intermediate distribution (e.g. from a FAB checkpoint).
     pub kernel_state: Option<Vec<Vec<f64>>>,
@@ -41,6 +44,7 @@ pub struct EvalConfig {
     pub samples: usize,
     /// Columns per chunk.
     pub chunk: usize,
+    /// AIS towards p~ from the flow; `None` evaluates the flow alone.
     pub ais: Option<AisEvalConfig>,
     /// Runs of the bias estimate (consecutive groups of the samples above).
     pub bias_runs: usize,
@@ -61,21 +65,28 @@ impl Default for EvalConfig {
 /// by that much).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BiasStats {
+    /// `|mean_r E_r - E|`, scaled by `|E|` (unscaled when `E = 0`).
     pub bias: f64,
+    /// Standard deviation of the scaled `E_r - E` over runs (divisor: runs).
     pub std: f64,
+    /// `mean_r |E_r - E|`, scaled like `bias`.
     pub mean_abs_error: f64,
+    /// Number of independent runs (at least 2).
     pub runs: usize,
 }
 
 /// Bias of one observable with a known mean.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ObservableBias {
+    /// The observable's name, as the target reports it.
     pub name: String,
+    /// Its exact mean `E` under p.
     pub exact: f64,
     /// Whether the bias is relative (`exact != 0`) or absolute.
     pub relative: bool,
     /// `None` when the samples make fewer than two runs.
     pub flow: Option<BiasStats>,
+    /// The same for the AIS samples; `None` without AIS or with fewer than two runs.
     pub ais: Option<BiasStats>,
 }
 
@@ -83,25 +94,35 @@ pub struct ObservableBias {
 /// compute a figure.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FlowEval {
+    /// Flow samples drawn for the ESS and log Z estimates (and exact target samples, if any).
     pub samples: usize,
     /// Kish ESS fraction of the flow as importance sampler of p.
     pub ess: f64,
+    /// Importance-sampling estimate of `ln Z` of p~ from the flow samples.
     pub log_z: f64,
     /// Delta-method standard error of `log_z`.
     pub log_z_se: f64,
     /// The target's exact log Z, where known.
     pub log_z_exact: Option<f64>,
+    /// Kish ESS fraction of the AIS weights (flow + AIS towards p); `None` without AIS.
     pub ess_ais: Option<f64>,
+    /// `ln Z` estimate from the AIS weights.
     pub log_z_ais: Option<f64>,
+    /// Delta-method standard error of `log_z_ais`.
     pub log_z_ais_se: Option<f64>,
     /// Mean acceptance of each AIS transition.
     pub ais_accept: Option<Vec<f64>>,
+    /// Forward ESS fraction on exact target samples; `None` when the target cannot sample.
     pub forward_ess: Option<f64>,
+    /// Mean `log q` (nats) of the flow on exact target samples.
     pub mean_log_q_target_samples: Option<f64>,
     /// Standard error of that mean (independent exact samples).
     pub mean_log_q_target_samples_se: Option<f64>,
+    /// Mean `log q` (nats) on the target's test set; `None` without one.
     pub test_mean_log_q: Option<f64>,
+    /// One entry per observable whose exact mean the target knows.
     pub bias: Vec<ObservableBias>,
+    /// Wall-clock seconds of the evaluation.
     pub seconds: f64,
 }
 

@@ -61,7 +61,9 @@ pub fn forward_ess(log_w: &[f64]) -> Result<f64> {
 /// An importance-sampling estimate of `log Z` with its delta-method standard error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LogZ {
+    /// Estimate of `ln Z`, the log normaliser of p~: `LSE(log w) - ln N`.
     pub log_z: f64,
+    /// Delta-method standard error of `log_z`: `sqrt((1/ESS - 1)/N)`.
     pub se: f64,
     /// Kish ESS fraction of the same weights.
     pub ess: f64,
@@ -81,7 +83,9 @@ pub fn log_z(log_w: &[f64]) -> Result<LogZ> {
 /// A self-normalised importance-sampling estimate of an expectation with its standard error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SnisEstimate {
+    /// The estimate `sum w O / sum w`.
     pub mean: f64,
+    /// Its delta-method standard error.
     pub se: f64,
 }
 

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod autocorr;
+pub mod chain_summary;
 pub mod convergence;
 pub mod eval;
 pub mod importance;

@@ -10,6 +10,7 @@ use super::Flow;
 
 /// A recorded inverse pass (see [`Flow::inverse_record`]): base points and tapes per shard.
 pub struct InverseRecord {
+    /// `log q(x)` of each column of the recorded input.
     pub log_q: Vec<f64>,
     shards: Vec<(Batch, Vec<Tape>)>,
     ranges: Vec<(usize, usize)>,
@@ -17,6 +18,7 @@ pub struct InverseRecord {
 
 /// Values of the inverse pass and the requested derivatives.
 pub struct InverseGrads {
+    /// `log q(x)` of each column.
     pub log_q: Vec<f64>,
     /// `sum_i w_i d log q(x_i) / d theta`, when asked for.
     pub grad_theta: Option<Vec<f64>>,

@@ -63,10 +63,12 @@ impl Flow {
         self.shard.unwrap_or_else(|| shard::default_size(n))
     }
 
+    /// Dimension of the base and of the samples.
     pub fn dim(&self) -> usize {
         self.dim
     }
 
+    /// The bijections in application order (`F_0` first).
     pub fn layers(&self) -> &[Box<dyn Bijection>] {
         &self.layers
     }

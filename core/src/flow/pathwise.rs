@@ -11,8 +11,11 @@ use super::Flow;
 
 /// A batch drawn through the flow with everything needed to differentiate the sampling path.
 pub struct PathSample {
+    /// Base points `z ~ q0`, `dim x n`.
     pub z: Batch,
+    /// Samples `x = F(z)`, `dim x n`.
     pub x: Batch,
+    /// `log q(x)` of each sample.
     pub log_q: Vec<f64>,
     tapes: Vec<Vec<Tape>>,
     ranges: Vec<(usize, usize)>,

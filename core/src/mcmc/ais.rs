@@ -66,10 +66,12 @@ impl Annealer {
         Ok(Self { kernels, betas: betas(k, spacing) })
     }
 
+    /// The inverse temperatures `beta_0 = 0, ..., beta_{K+1} = 1` (length `K + 2`).
     pub fn betas(&self) -> &[f64] {
         &self.betas
     }
 
+    /// The transitions: `kernels()[j - 1]` leaves `f_j` invariant, for `j = 1..K`.
     pub fn kernels(&self) -> &[Box<dyn Kernel>] {
         &self.kernels
     }
@@ -84,6 +86,7 @@ impl Annealer {
         self.kernels.iter().map(|k| k.state()).collect()
     }
 
+    /// Restores the states saved by [`Annealer::state`]; needs exactly one per transition.
     pub fn set_state(&mut self, state: &[Vec<f64>]) -> Result<()> {
         check_dim("AIS kernel states", state.len(), self.kernels.len())?;
         self.kernels.iter_mut().zip(state).try_for_each(|(k, s)| k.set_state(s))

@@ -36,6 +36,7 @@ use crate::rng::{Rng, fill_normal};
 /// Sizes of a multi-chain run.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
+    /// Number of chains, advanced together as one batch.
     pub n_chains: usize,
     /// Transitions with adaptation on; not reported.
     pub n_warmup: usize,

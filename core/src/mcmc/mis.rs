@@ -30,12 +30,20 @@ pub enum Proposal<'a> {
     Flow,
     /// AIS from the flow to the target with `n_intermediate` distributions, each with a frozen
     /// copy of `kernel` (adaptation would make proposals depend on the chain's past).
-    Ais { kernel: &'a dyn Kernel, n_intermediate: usize, spacing: Spacing },
+    Ais {
+        /// Kernel copied, with adaptation off, into every intermediate distribution.
+        kernel: &'a dyn Kernel,
+        /// Number `K` of intermediate distributions between the flow and the target.
+        n_intermediate: usize,
+        /// Spacing of their inverse temperatures.
+        spacing: Spacing,
+    },
 }
 
 /// Sizes and proposal of an MIS run.
 #[derive(Clone, Copy)]
 pub struct MisConfig<'a> {
+    /// Number of independent MIS chains.
     pub n_chains: usize,
     /// Draws per chain, the first included.
     pub n_draws: usize,
@@ -43,6 +51,7 @@ pub struct MisConfig<'a> {
     pub batch: usize,
     /// Whether [`MisChain::draws`] keeps the positions (the callback sees them either way).
     pub keep_draws: bool,
+    /// Where the proposals come from.
     pub proposal: Proposal<'a>,
 }
 

@@ -16,7 +16,9 @@ use crate::rng::{Rng, fill_normal};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RandomWalkConfig {
+    /// Initial standard deviation of the Gaussian proposal `x' = x + step_size * N(0, I)`; must be > 0.
     pub step_size: f64,
+    /// Mean acceptance probability that adaptation steers the step size towards; in (0, 1).
     pub target_accept: f64,
 }
 
@@ -36,6 +38,7 @@ pub struct RandomWalk {
 }
 
 impl RandomWalk {
+    /// A kernel with the given config; fails unless `step_size > 0` and `0 < target_accept < 1`.
     pub fn new(config: RandomWalkConfig) -> Result<Self> {
         if !(config.step_size > 0.0 && config.step_size.is_finite())
             || !(0.0 < config.target_accept && config.target_accept < 1.0)
@@ -47,10 +50,12 @@ impl RandomWalk {
         Ok(Self { log_step: config.step_size.ln(), config, adapt: false, adapt_steps: 0.0 })
     }
 
+    /// The registry's `rwm` factory: `cfg` holds the [`RandomWalkConfig`] keys; the dimension is unused.
     pub fn from_config(_dim: usize, cfg: &Value) -> Result<Self> {
         Self::new(parse_config("rwm kernel", cfg)?)
     }
 
+    /// Current proposal standard deviation (adapted while adaptation is on).
     pub fn step_size(&self) -> f64 {
         self.log_step.exp()
     }

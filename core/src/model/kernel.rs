@@ -10,8 +10,11 @@ use crate::rng::Rng;
 /// use one), so a transition never re-evaluates the current point.
 #[derive(Clone, Debug)]
 pub struct ChainState {
+    /// Chain positions, `dim x n_chains`, one chain per column.
     pub x: Batch,
+    /// Log-density at each column of `x`.
     pub log_p: Vec<f64>,
+    /// Gradient of the log-density at each column of `x`, when the kernel uses one.
     pub grad: Option<Batch>,
 }
 
@@ -30,6 +33,7 @@ impl ChainState {
         Ok(Self { x, log_p, grad })
     }
 
+    /// Number of chains (columns of `x`).
     pub fn n_chains(&self) -> usize {
         self.x.ncols()
     }

@@ -9,8 +9,11 @@ use crate::rng::Rng;
 /// (batch ESS, AIS acceptance, step size, ...).
 #[derive(Clone, Debug, Default)]
 pub struct ObjectiveOutput {
+    /// Estimate of the loss being minimised.
     pub loss: f64,
+    /// Gradient of `loss` with respect to the flow parameters, in [`Flow`] parameter order.
     pub grad: Vec<f64>,
+    /// Named diagnostics of this estimate, for logging.
     pub metrics: Vec<(String, f64)>,
 }
 

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::Target;
+use crate::diagnostics::chain_summary::summarize_rows;
 use crate::error::{Error, Result, ResultExt};
 use crate::output::chains::{ChainMeta, ChainWriter, column_names};
-use crate::output::summary::{Quantities, summarize_rows};
+use crate::output::summary::Quantities;
 
 /// The path of chain `c` (0-based) of a run in `dir`.
 pub fn chain_path(dir: &Path, c: usize) -> PathBuf {

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 pub struct ChainMeta {
     /// Sampling method, e.g. `mis` or `hmc`.
     pub method: String,
+    /// The run's seed, written as `# seed = ...`.
     pub seed: u64,
     /// Index of this chain in the run (0-based).
     pub chain: usize,
@@ -109,6 +110,7 @@ impl ChainWriter {
 pub struct ChainCsv {
     /// Comment lines without their leading `#` and surrounding spaces.
     pub comments: Vec<String>,
+    /// Header names in file order: `lp__`, `accept_stat__`, `x.1 ... x.d`, then observables.
     pub columns: Vec<String>,
     /// One row per complete draw line, `columns.len()` values each.
     pub rows: Vec<Vec<f64>>,

@@ -12,18 +12,15 @@
 //! training summary, the flow's description) go in [`Summary::extra`] and sit beside these keys.
 //!
 //! `tau_int` is Wolff's Gamma method, convention A (1/2 for independent draws), with the chains
-//! as replicas of one series (common mean, lag products pooled over chains).
+//! as replicas of one series (common mean, lag products pooled over chains). The statistics are
+//! computed in `crate::diagnostics::chain_summary`.
 
 use std::path::Path;
 
-use rayon::prelude::*;
 use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[cfg(test)]
-use super::chains::ChainCsv;
-use crate::diagnostics::{autocorr, convergence};
 use crate::error::{Error, Result};
 
 /// f64 fields that are `null` in JSON when NaN or infinite (JSON has no such numbers).
@@ -42,18 +39,25 @@ mod null_when_undefined {
 /// Estimates and diagnostics of one scalar quantity over all chains.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QuantitySummary {
+    /// Mean over all draws of all chains.
     #[serde(with = "null_when_undefined")]
     pub mean: f64,
+    /// Standard deviation over all draws (divisor `N - 1`).
     #[serde(with = "null_when_undefined")]
     pub sd: f64,
+    /// Monte Carlo standard error of `mean`.
     #[serde(with = "null_when_undefined")]
     pub mcse_mean: f64,
+    /// Bulk effective sample size (rank-normalised, in draws over all chains).
     #[serde(with = "null_when_undefined")]
     pub ess_bulk: f64,
+    /// Tail effective sample size: the smaller of the 5 % and 95 % quantile ESS.
     #[serde(with = "null_when_undefined")]
     pub ess_tail: f64,
+    /// Rank-normalised split R-hat, the larger of bulk and tail R-hat (near 1 at convergence).
     #[serde(with = "null_when_undefined")]
     pub rhat: f64,
+    /// Integrated autocorrelation time in draws (Wolff, convention A: 1/2 for independent draws).
     #[serde(with = "null_when_undefined")]
     pub tau_int: f64,
 }
@@ -63,6 +67,7 @@ pub struct QuantitySummary {
 pub struct Quantities(pub Vec<(String, QuantitySummary)>);
 
 impl Quantities {
+    /// The summary of the quantity named `name` (a chain-file column name), if present.
     pub fn get(&self, name: &str) -> Option<&QuantitySummary> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, q)| q)
     }
@@ -104,8 +109,10 @@ pub struct ImportanceSummary {
     /// Kish ESS fraction.
     #[serde(with = "null_when_undefined")]
     pub ess: f64,
+    /// Importance-sampling estimate of `ln Z` of the unnormalised target.
     #[serde(with = "null_when_undefined")]
     pub log_z: f64,
+    /// Delta-method standard error of `log_z`.
     #[serde(with = "null_when_undefined")]
     pub log_z_se: f64,
 }
@@ -121,16 +128,20 @@ impl ImportanceSummary {
 /// The whole `summary.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Sampling method name, e.g. `mis` or `hmc`.
     pub method: String,
+    /// Number of chains.
     pub chains: usize,
     /// Draws per chain.
     pub draws: usize,
+    /// The run's seed.
     pub seed: u64,
     /// Wall-clock seconds of the sampling.
     #[serde(with = "null_when_undefined")]
     pub seconds: f64,
     /// Mean acceptance rate (null for methods without accept/reject).
     pub acceptance: Option<f64>,
+    /// Per-quantity estimates and diagnostics, keyed by chain-file column name, in column order.
     pub quantities: Quantities,
     /// Null unless the run did importance sampling.
     pub importance: Option<ImportanceSummary>,
@@ -158,7 +169,7 @@ impl Summary {
     /// Writes pretty JSON to `path` atomically: a temporary file in the same directory, synced,
     /// then renamed over `path`, so readers never see a half-written summary.
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Other(format!("summary to JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Bug(format!("summary to JSON: {e}")))?;
         let name = path.file_name().ok_or_else(|| Error::Config(format!("{} is not a file path", path.display())))?;
         let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
         let write = || -> std::io::Result<()> {
@@ -182,69 +193,10 @@ impl Summary {
     }
 }
 
-/// Summary of one quantity from its draws in each chain (equal lengths).
-pub fn summarize_quantity(chains: &[Vec<f64>]) -> Result<QuantitySummary> {
-    let all: Vec<f64> = chains.iter().flatten().copied().collect();
-    let n = all.len() as f64;
-    let mean = all.iter().sum::<f64>() / n;
-    let sd = (all.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    let tau_int = match autocorr::tau_int(chains) {
-        Ok(t) => t.tau_int,
-        // Non-finite draws or chains too short leave tau_int undefined, not the whole summary.
-        Err(Error::NonFinite(_) | Error::Dim(_)) => f64::NAN,
-        Err(e) => return Err(e),
-    };
-    Ok(QuantitySummary {
-        mean,
-        sd,
-        mcse_mean: convergence::mcse_mean(chains)?,
-        ess_bulk: convergence::ess_bulk(chains)?,
-        ess_tail: convergence::ess_tail(chains)?,
-        rhat: convergence::rhat(chains)?,
-        tau_int,
-    })
-}
-
-/// Summaries of named quantities from per-chain rows: `rows[chain][draw][k]` is quantity
-/// `names[k]`. Quantities are processed in parallel.
-pub fn summarize_rows(names: &[String], rows: &[Vec<Vec<f64>>]) -> Result<Quantities> {
-    let draws = rows.first().map_or(0, Vec::len);
-    for (c, chain) in rows.iter().enumerate() {
-        crate::error::check_dim(&format!("draws in chain {c}"), chain.len(), draws)?;
-        if let Some(row) = chain.iter().find(|r| r.len() != names.len()) {
-            return Err(Error::Dim(format!("chain {c}: row of {} values for {} names", row.len(), names.len())));
-        }
-    }
-    let summaries = (0..names.len())
-        .into_par_iter()
-        .map(|k| {
-            let series: Vec<Vec<f64>> = rows.iter().map(|chain| chain.iter().map(|r| r[k]).collect()).collect();
-            summarize_quantity(&series)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Quantities(names.iter().cloned().zip(summaries).collect()))
-}
-
-#[cfg(test)]
-/// Summaries of every quantity column (all but the `...__` sampler columns) of chain files.
-pub fn summarize_chain_files(chains: &[ChainCsv]) -> Result<Quantities> {
-    let Some(first) = chains.first() else {
-        return Err(Error::Dim("no chains to summarise".into()));
-    };
-    if let Some(c) = chains.iter().find(|c| c.columns != first.columns) {
-        return Err(Error::Dim(format!("chain files with different columns: {:?} and {:?}", first.columns, c.columns)));
-    }
-    let keep: Vec<usize> = (0..first.columns.len()).filter(|&j| !first.columns[j].ends_with("__")).collect();
-    let names: Vec<String> = keep.iter().map(|&j| first.columns[j].clone()).collect();
-    let rows: Vec<Vec<Vec<f64>>> =
-        chains.iter().map(|c| c.rows.iter().map(|r| keep.iter().map(|&j| r[j]).collect()).collect()).collect();
-    summarize_rows(&names, &rows)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::chains::{ChainMeta, ChainWriter, read_chain_csv};
+    use crate::diagnostics::chain_summary::summarize_rows;
     use crate::rng;
     use rand::Rng as _;
 
@@ -308,55 +260,14 @@ mod tests {
     }
 
     #[test]
-    fn quantity_summary_uses_the_diagnostics() {
-        let rows = normal_chains(4, 2000, 1, 8);
-        let series: Vec<Vec<f64>> = rows.iter().map(|c| c.iter().map(|r| r[0]).collect()).collect();
-        let q = summarize_quantity(&series).unwrap();
-        assert_eq!(q.rhat, convergence::rhat(&series).unwrap());
-        assert_eq!(q.ess_bulk, convergence::ess_bulk(&series).unwrap());
-        assert_eq!(q.ess_tail, convergence::ess_tail(&series).unwrap());
-        assert_eq!(q.mcse_mean, convergence::mcse_mean(&series).unwrap());
-        let t = autocorr::tau_int(&series).unwrap();
-        assert_eq!(q.tau_int, t.tau_int);
-        // Independent N(0, 1) draws: mean 0 within 4 MCSE, tau_int 1/2 within 4 of its errors,
-        // sd 1 within 4 of its standard error sqrt(1 / (2 N)).
-        assert!(q.mean.abs() < 4.0 * q.mcse_mean, "{q:?}");
-        assert!((q.tau_int - 0.5).abs() < 4.0 * t.tau_int_err, "{q:?}");
-        assert!((q.sd - 1.0).abs() < 4.0 * (1.0f64 / 16000.0).sqrt(), "{q:?}");
-    }
-
-    #[test]
-    fn chain_files_to_summary_file() {
+    fn summary_file_round_trips() {
         let dir = temp_dir();
-        let rows = normal_chains(2, 40, 3, 5);
-        let obs = vec!["r2".to_string()];
-        let mut files = Vec::new();
-        for (c, chain) in rows.iter().enumerate() {
-            let path = dir.join(format!("chain_{c}.csv"));
-            let meta = ChainMeta { method: "mis".into(), seed: 5, chain: c, config: serde_json::json!({}) };
-            let mut w = ChainWriter::create(&path, &meta, 2, &obs).unwrap();
-            for r in chain {
-                w.write_draw(-0.5 * (r[0] * r[0] + r[1] * r[1]), 1.0, &r[..2], &r[2..]).unwrap();
-            }
-            files.push(read_chain_csv(&path).unwrap());
-        }
-        let from_files = summarize_chain_files(&files).unwrap();
         let names = vec!["x.1".to_string(), "x.2".to_string(), "r2".to_string()];
-        assert_eq!(from_files, summarize_rows(&names, &rows).unwrap());
-
         let mut s = Summary::new("mis", 2, 40, 5, 0.1);
-        s.quantities = from_files;
+        s.quantities = summarize_rows(&names, &normal_chains(2, 40, 3, 5)).unwrap();
         let path = dir.join("summary.json");
         s.write_atomic(&path).unwrap();
         assert!(!dir.join(".summary.json.tmp").exists());
         assert_eq!(Summary::read(&path).unwrap(), s);
-    }
-
-    #[test]
-    fn mismatched_input_is_an_error() {
-        let names = vec!["x.1".to_string()];
-        assert!(summarize_rows(&names, &[vec![vec![1.0]; 5], vec![vec![1.0]; 4]]).is_err());
-        assert!(summarize_rows(&names, &[vec![vec![1.0, 2.0]; 5]]).is_err());
-        assert!(summarize_chain_files(&[]).is_err());
     }
 }

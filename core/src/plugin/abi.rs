@@ -19,11 +19,17 @@ pub type Status = i32;
 /// Values of [`Status`]. Errors keep their broad kind across the boundary.
 pub mod status {
     use super::Status;
+    /// Success: every output the function promises has been written.
     pub const OK: Status = 0;
+    /// Invalid configuration (`Error::Config`).
     pub const CONFIG: Status = 1;
+    /// Dimension or shape mismatch (`Error::Dim`, `Error::Shape`).
     pub const DIM: Status = 2;
+    /// A NaN or infinity where a finite number was required (`Error::NonFinite`).
     pub const NON_FINITE: Status = 3;
+    /// The object does not support the requested operation (`Error::Unsupported`).
     pub const UNSUPPORTED: Status = 4;
+    /// Any other error; decoded as `Error::Plugin` naming the other side.
     pub const OTHER: Status = 5;
     /// The callee panicked; the panic was caught and the object is poisoned.
     pub const PANIC: Status = 6;
@@ -31,8 +37,11 @@ pub mod status {
 
 /// Factory kinds in [`FactoryInfo::kind`] and [`CreateRequest::kind`].
 pub mod kind {
+    /// A target density: `create` hands over one object with a `TargetTable`.
     pub const TARGET: u32 = 0;
+    /// A bijection: `create` hands over one or more layer objects, each with a `BijectionTable`.
     pub const BIJECTION: u32 = 1;
+    /// An MCMC kernel: `create` hands over one object with a `KernelTable`.
     pub const KERNEL: u32 = 2;
 }
 
@@ -41,11 +50,14 @@ pub mod kind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Str {
+    /// Start of the UTF-8 bytes; never read (and may be null or dangling) when `len` is 0.
     pub ptr: *const u8,
+    /// Length in bytes, without any terminator.
     pub len: usize,
 }
 
 impl Str {
+    /// Borrows `s`: the result is valid only as long as `s` is.
     pub const fn new(s: &str) -> Self {
         Str { ptr: s.as_ptr(), len: s.len() }
     }
@@ -68,7 +80,10 @@ impl Str {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Sink {
+    /// Caller-owned state, passed back unchanged as the first argument of `put`; opaque to the callee.
     pub ctx: *mut c_void,
+    /// Receives one item: `text` and `n_values` numbers at `values` (null when `n_values` is 0),
+    /// both borrowed for the duration of this call only.
     pub put: unsafe extern "C" fn(ctx: *mut c_void, text: Str, values: *const f64, n_values: usize),
 }
 
@@ -76,6 +91,7 @@ pub struct Sink {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HeaderPrefix {
+    /// The plugin's ABI number; the host refuses the library unless it equals [`ABI_VERSION`].
     pub abi_version: u32,
     /// `size_of` the plugin's [`Header`].
     pub header_size: u32,
@@ -85,10 +101,13 @@ pub struct HeaderPrefix {
 /// which fields exist.
 #[repr(C)]
 pub struct Header {
+    /// [`ABI_VERSION`] the plugin was built for; at the same offset as [`HeaderPrefix::abi_version`].
     pub abi_version: u32,
+    /// `size_of::<Header>()` in the plugin, in bytes: tells the host which appended fields exist.
     pub header_size: u32,
-    /// Plugin name and version; static text of the library.
+    /// Plugin name; static text of the library.
     pub name: Str,
+    /// Plugin version (its crate's `CARGO_PKG_VERSION`); static text of the library.
     pub version: Str,
     /// Writes the list of provided factories to `out`; the list stays valid while the library
     /// is loaded. The list is built by running the plugin's registration code on first call,
@@ -107,14 +126,21 @@ unsafe impl Sync for Header {}
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct FactoryInfo {
+    /// One of the [`kind`] constants.
     pub kind: u32,
+    /// Name the factory is registered under (what [`CreateRequest::name`] asks for).
     pub name: Str,
+    /// One-line human-readable description.
     pub description: Str,
 }
 
+/// The plugin's array of [`FactoryInfo`], written by [`Header::factories`]. Plugin-owned: the array
+/// and its texts stay valid while the library is loaded; the host never frees them.
 #[repr(C)]
 pub struct FactoryList {
+    /// First of `len` consecutive entries; not read when `len` is 0.
     pub ptr: *const FactoryInfo,
+    /// Number of entries.
     pub len: usize,
 }
 
@@ -122,12 +148,17 @@ pub struct FactoryList {
 /// `LayerContext`; a kernel reads `dim`; a target reads none of them.
 #[repr(C)]
 pub struct CreateRequest {
+    /// One of the [`kind`] constants: which kind of factory `name` refers to.
     pub kind: u32,
+    /// Name of the factory to run, as listed by [`Header::factories`].
     pub name: Str,
     /// The factory's config as a JSON text (`null` for an empty config).
     pub config_json: Str,
+    /// Bijection: dimension of the flow; kernel: dimension of the density it will sample; target: unused.
     pub dim: usize,
+    /// Bijection only: position of this entry in the flow's layer list.
     pub index: usize,
+    /// Bijection only: seed for the entry's random initialisation, masks and permutations.
     pub seed: u64,
 }
 
@@ -136,13 +167,19 @@ pub struct CreateRequest {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Object {
+    /// The object, allocated by the plugin; owned by the host once handed over, freed with the table's `destroy`.
     pub handle: *mut c_void,
+    /// The plugin's static table for the object's kind, valid while the library is loaded.
     pub table: *const c_void,
 }
 
+/// Callback through which [`Header::create`] hands the host each object it made, in order
+/// (for a bijection: the layers in flow order).
 #[repr(C)]
 pub struct ObjectSink {
+    /// Host-owned state, passed back unchanged as the first argument of `put`.
     pub ctx: *mut c_void,
+    /// Takes ownership of `obj`; called once per object.
     pub put: unsafe extern "C" fn(ctx: *mut c_void, obj: Object),
 }
 
@@ -150,18 +187,27 @@ pub struct ObjectSink {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TargetInfo {
+    /// Dimension of the target's sample space.
     pub dim: usize,
+    /// Number of observables: the length of `observable_names` and the rows of `observables`' output.
     pub n_observables: usize,
+    /// Non-zero when `log_prob` can also write gradients (a non-null `grad`).
     pub has_grad: u8,
+    /// Non-zero when `sample` draws exact samples.
     pub has_sampler: u8,
+    /// Non-zero when `log_z` holds the known normalising constant.
     pub has_log_z: u8,
+    /// `log Z` of the unnormalised target; meaningful only when `has_log_z` is non-zero (the SDK writes NaN otherwise).
     pub log_z: f64,
 }
 
+/// Facts about a bijection layer, read once when it is created.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BijectionInfo {
+    /// Dimension the layer acts on (that of the flow).
     pub dim: usize,
+    /// Number of trainable parameters: the `len` of `params` and `set_params`, the length of `g_params`.
     pub n_params: usize,
 }
 
@@ -185,12 +231,19 @@ pub type DensityEval =
 /// `grad` is null when the kernel does not need gradients.
 #[repr(C)]
 pub struct ChainBuffers {
+    /// Dimension of each chain position (rows of `x` and `grad`).
     pub dim: usize,
+    /// Number of chains (columns of `x` and `grad`; length of every per-chain array).
     pub n: usize,
+    /// `dim x n` column-major positions; updated in place to the new states.
     pub x: *mut f64,
+    /// `n` log-densities of the columns of `x`, kept in step with `x`.
     pub log_p: *mut f64,
+    /// `dim x n` column-major log-density gradients at `x`, kept in step with `x`; null when not tracked.
     pub grad: *mut f64,
+    /// Output: `n` acceptance probabilities of this step's proposals.
     pub accept_prob: *mut f64,
+    /// Output: `n` flags, 1 where the proposal was taken and 0 where it was not.
     pub accepted: *mut u8,
 }
 
@@ -199,6 +252,7 @@ pub fn encode_error(e: &Error) -> (Status, String) {
     match e {
         Error::Config(m) => (status::CONFIG, m.clone()),
         Error::Dim(m) => (status::DIM, m.clone()),
+        Error::Shape { what, got, expected } => (status::DIM, format!("{what}: got {got}, expected {expected}")),
         Error::NonFinite(m) => (status::NON_FINITE, m.clone()),
         Error::Unsupported(m) => (status::UNSUPPORTED, m.clone()),
         other => (status::OTHER, other.to_string()),

@@ -23,21 +23,27 @@ pub const PATH_VAR: &str = "BOOTFLOW_PLUGIN_PATH";
 /// A directory to search and whether the user named it explicitly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchDir {
+    /// Directory whose files are candidates (subdirectories are not searched).
     pub path: PathBuf,
+    /// Given with `--plugin-dir`: every shared library in it is a candidate, not only `libbootflow_*`.
     pub explicit: bool,
 }
 
 /// A file (or directory) that was not loaded, and why.
 #[derive(Clone, Debug)]
 pub struct Refused {
+    /// The file or directory that was skipped.
     pub path: PathBuf,
+    /// Human-readable reason (load error, shadowed by an earlier file, unreadable directory, ...).
     pub reason: String,
 }
 
 /// The outcome of a search: loaded plugins in search order, and everything refused.
 #[derive(Clone, Default)]
 pub struct Discovery {
+    /// Loaded plugins, in search order.
     pub plugins: Vec<Plugin>,
+    /// Every file or directory not loaded, with its reason.
     pub refused: Vec<Refused>,
 }
 

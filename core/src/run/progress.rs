@@ -9,11 +9,24 @@ use crate::train::observer::Observer;
 #[derive(Clone, Copy, Debug)]
 pub enum Event<'a> {
     /// Training ended after `steps` steps and `seconds` of training time.
-    Trained { steps: u64, seconds: f64 },
+    Trained {
+        /// Optimiser steps taken.
+        steps: u64,
+        /// Training time in seconds.
+        seconds: f64,
+    },
     /// The trained flow was evaluated.
-    Evaluated { eval: &'a FlowEval },
+    Evaluated {
+        /// The evaluation of the trained flow.
+        eval: &'a FlowEval,
+    },
     /// Kernel chains begin `transitions` warm-up transitions of `chains` chains.
-    Warmup { transitions: usize, chains: usize },
+    Warmup {
+        /// Warm-up transitions each chain will make.
+        transitions: usize,
+        /// Number of chains.
+        chains: usize,
+    },
 }
 
 /// Receives a run's progress. Every method has a silent default.

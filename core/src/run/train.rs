@@ -84,7 +84,7 @@ pub fn train(
         "seconds": summary.seconds,
         "n_params": summary.n_params,
     });
-    let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Other(e.to_string()))?;
+    let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Bug(format!("summary JSON: {e}")))?;
     std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))?;
     Ok(summary)
 }

@@ -7,6 +7,7 @@
 //! components a thousand times smaller than the largest are measured against that floor
 //! (their relative error is dominated by rounding in the difference quotient, not by the code).
 
+pub mod properties;
 mod targets;
 
 pub use targets::{mean_and_mcse, simpson, target_grad_error};
@@ -73,11 +74,17 @@ pub fn some_indices(n: usize, max: usize, rng: &mut Rng) -> Vec<usize> {
 /// Worst errors found by [`check_bijection`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BijectionReport {
+    /// Largest `|F^-1(F(z)) - z|`.
     pub round_trip: f64,
+    /// Largest `|log det + log det of the inverse|`.
     pub log_det_sum: f64,
+    /// Relative error of the forward VJP with respect to the input.
     pub forward_input: f64,
+    /// Relative error of the forward VJP with respect to the parameters.
     pub forward_params: f64,
+    /// Relative error of the inverse VJP with respect to the input.
     pub inverse_input: f64,
+    /// Relative error of the inverse VJP with respect to the parameters.
     pub inverse_params: f64,
 }
 
@@ -186,9 +193,13 @@ fn check_direction(layer: &mut dyn Bijection, input: &Batch, inverse: bool, rng:
 /// Worst errors found by [`check_flow`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FlowReport {
+    /// Relative error of `grad_theta_log_q`.
     pub grad_theta: f64,
+    /// Relative error of `grad_x_log_q`.
     pub grad_x: f64,
+    /// Relative error of the pathwise gradient.
     pub path: f64,
+    /// Largest difference of the sampled and the recomputed `log q`.
     pub sample_log_q: f64,
 }
 

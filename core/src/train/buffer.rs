@@ -28,6 +28,7 @@ pub struct ReplayBuffer {
 }
 
 impl ReplayBuffer {
+    /// An empty buffer for `dim`-dimensional points holding at most `capacity` entries (both > 0).
     pub fn new(dim: usize, capacity: usize) -> Result<Self> {
         if capacity == 0 || dim == 0 {
             return Err(Error::Config("replay buffer: size and dimension must be positive".into()));
@@ -35,14 +36,17 @@ impl ReplayBuffer {
         Ok(Self { dim, capacity, x: Vec::new(), log_w: Vec::new(), log_q: Vec::new(), next: 0 })
     }
 
+    /// Number of stored entries (at most the capacity).
     pub fn len(&self) -> usize {
         self.log_w.len()
     }
 
+    /// Whether nothing has been added yet.
     pub fn is_empty(&self) -> bool {
         self.log_w.is_empty()
     }
 
+    /// Dimension of the stored points.
     pub fn dim(&self) -> usize {
         self.dim
     }

@@ -26,9 +26,11 @@ pub const FORMAT: u32 = 1;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FlowRecord {
+    /// The flow's layer specification, as in the run config.
     pub spec: FlowSpec,
     /// The run seed: layer `k` is initialised from `seed + k`, training draws from its own stream.
     pub seed: u64,
+    /// Dimension of the target (and the flow).
     pub dim: usize,
 }
 
@@ -36,16 +38,27 @@ pub struct FlowRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
+    /// Layout version; reading refuses anything but [`FORMAT`].
     pub format: u32,
+    /// How to rebuild the flow the parameters belong to.
     pub flow: FlowRecord,
+    /// The flow's parameters, in the flow's own order.
     pub params: Vec<f64>,
+    /// The objective's name and config keys.
     pub objective: Component,
+    /// The objective's own state (e.g. FAB's tuned kernels and replay buffer), opaque JSON.
     pub objective_state: Value,
+    /// The `[train]` keys of the run.
     pub train: TrainConfig,
+    /// Adam's moments and step count.
     pub optimiser: Adam,
+    /// The training random stream, positioned after `step` steps.
     pub rng: Rng,
+    /// Steps taken, skipped ones included.
     pub step: u64,
+    /// Steps skipped because the loss or gradient was not finite.
     pub skipped_steps: u64,
+    /// Training wall-clock seconds so far (evaluations excluded).
     pub elapsed_seconds: f64,
 }
 
@@ -54,7 +67,7 @@ impl Checkpoint {
     pub fn write(&self, dir: &Path) -> Result<()> {
         let path = dir.join(CHECKPOINT_FILE);
         let tmp = dir.join(format!("{CHECKPOINT_FILE}.tmp"));
-        let text = serde_json::to_vec(self).map_err(|e| Error::Other(format!("serialising checkpoint: {e}")))?;
+        let text = serde_json::to_vec(self).map_err(|e| Error::Bug(format!("serialising checkpoint: {e}")))?;
         let ctx = |what: &str| format!("{what} {}", tmp.display());
         let mut f = File::create(&tmp).map_err(|e| Error::io(ctx("creating"), e))?;
         f.write_all(&text).map_err(|e| Error::io(ctx("writing"), e))?;

@@ -47,11 +47,16 @@ use crate::train::optim::AdamConfig;
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
+    /// Seed of every random stream of the run (default 0).
     #[serde(default)]
     pub seed: u64,
+    /// `[target]`: a registered target name or a `.rhai` script path, plus its keys.
     pub target: Component,
+    /// `[flow]`: the flow's base distribution and layers.
     pub flow: FlowSpec,
+    /// `[objective]`: the training objective (`fab`, `kl`, `forward-kl`, ...) and its keys.
     pub objective: Component,
+    /// `[train]`: loop, optimiser and output settings (defaults when absent).
     #[serde(default)]
     pub train: TrainConfig,
 }
@@ -59,7 +64,9 @@ pub struct RunConfig {
 /// A component chosen by `name`; every other key goes to its factory (which rejects unknown ones).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Component {
+    /// The registered name (or, for a target, a script path).
     pub name: String,
+    /// Every other key of the table, passed to the factory as its config.
     #[serde(flatten)]
     pub params: Map<String, Value>,
 }
@@ -80,13 +87,18 @@ impl Component {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// Optimisation steps to run (skipped steps count).
     pub steps: u64,
+    /// Adam learning rate (the initial one when `lr_final` is set).
     pub lr: f64,
     /// With a value, the learning rate falls from `lr` to `lr_final` over `steps` along a half
     /// cosine; without, it stays at `lr`.
     pub lr_final: Option<f64>,
+    /// Decoupled (AdamW) weight decay; 0 is plain Adam.
     pub weight_decay: f64,
+    /// Rescale the gradient to at most this Euclidean norm; no clipping when absent.
     pub clip_norm: Option<f64>,
+    /// Steps between rows of `metrics.csv` (and observer reports); at least 1.
     pub log_every: u64,
     /// Steps between checkpoints; 0 writes one only at the end.
     pub checkpoint_every: u64,

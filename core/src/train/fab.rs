@@ -30,8 +30,10 @@ use crate::train::weights::{mean, softmax};
 /// Which density AIS anneals towards, and the matching loss.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 pub enum FabForm {
+    /// `"p"`: AIS towards p~, loss `LSE_l(log w_l + log p~ - log q)` (first paper).
     #[serde(rename = "p")]
     P,
+    /// `"p2q"`: AIS towards p~^2/q, loss `-sum_l wbar_l log q(x_l)` (later paper; allows a buffer).
     #[serde(rename = "p2q")]
     P2q,
 }
@@ -63,13 +65,21 @@ impl Default for BufferConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FabConfig {
+    /// Which density AIS anneals towards and the matching loss (default `p2q`).
     pub form: FabForm,
+    /// Flow samples per AIS batch (> 0).
     pub batch: usize,
+    /// Intermediate distributions of AIS, one kernel transition each.
     pub n_intermediate: usize,
+    /// Spacing of the intermediate inverse temperatures.
     pub spacing: Spacing,
+    /// Registered name of the AIS transition kernel (default `hmc`).
     pub kernel: String,
+    /// The kernel's config table.
     pub kernel_config: Value,
+    /// Whether the kernels keep adapting their step sizes during training.
     pub adapt: bool,
+    /// Prioritised replay buffer (form `p2q` only); `None` trains on each AIS batch once.
     pub buffer: Option<BufferConfig>,
 }
 

@@ -12,13 +12,17 @@ use crate::train::checkpoint::Checkpoint;
 /// What the loop reports at a logging step (the values of that step).
 #[derive(Clone, Debug)]
 pub struct Progress<'a> {
+    /// Steps taken so far, this one included.
     pub step: u64,
+    /// Steps the run is set to take (`train.steps`).
     pub total_steps: u64,
+    /// Training wall-clock seconds so far (evaluations excluded).
     pub seconds: f64,
     /// `None` for a skipped step.
     pub loss: Option<f64>,
     /// Gradient norm before clipping; `None` for a skipped step.
     pub grad_norm: Option<f64>,
+    /// Steps skipped so far for a non-finite loss or gradient.
     pub skipped_steps: u64,
     /// The objective's diagnostics (`ess`, `ais_accept`, `step_size`, ...).
     pub metrics: &'a [(String, f64)],

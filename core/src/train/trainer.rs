@@ -29,8 +29,11 @@ const EVAL_STREAM: u64 = 0x6576_616c << 32;
 /// What one step did.
 #[derive(Clone, Debug)]
 pub struct StepOutcome {
+    /// The objective's loss; `None` if the step was skipped.
     pub loss: Option<f64>,
+    /// Gradient norm before clipping; `None` if the step was skipped.
     pub grad_norm: Option<f64>,
+    /// The objective's diagnostics for this step (empty if skipped).
     pub metrics: Vec<(String, f64)>,
 }
 
@@ -126,18 +129,23 @@ impl Trainer {
         self.observers.push(observer);
     }
 
+    /// The flow being trained, with its current parameters.
     pub fn flow(&self) -> &Flow {
         &self.flow
     }
+    /// The target the flow is trained towards.
     pub fn target(&self) -> &dyn Target {
         self.target.as_ref()
     }
+    /// Steps taken so far, skipped ones included.
     pub fn step(&self) -> u64 {
         self.step
     }
+    /// Steps skipped for a non-finite loss or gradient.
     pub fn skipped_steps(&self) -> u64 {
         self.skipped
     }
+    /// The step count `run` stops at (`train.steps`).
     pub fn total_steps(&self) -> u64 {
         self.train.steps
     }

@@ -11,11 +11,16 @@ const LEAKY_SLOPE: f64 = 0.01;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activation {
+    /// `max(0, x)`.
     #[default]
     Relu,
+    /// `tanh(x)`.
     Tanh,
+    /// `x` for `x > 0`, else `0.01 x`.
     LeakyRelu,
+    /// `x` for `x > 0`, else `exp(x) - 1`.
     Elu,
+    /// `x * sigmoid(x)`.
     Silu,
 }
 

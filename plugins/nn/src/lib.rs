@@ -5,6 +5,8 @@
 //!
 //! A plain library (not a plugin), so that several plugins can link it.
 
+#![warn(missing_docs)]
+
 pub mod activation;
 pub mod coupling;
 mod gemm;

@@ -22,16 +22,21 @@ const MASK_STREAM: u64 = 1 << 32;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskKind {
+    /// Alternating first and second halves of the coordinates.
     #[default]
     Halves,
+    /// Alternating colours of an `L x L` checkerboard.
     Checkerboard,
+    /// Random halves drawn from the entry's seed, a complementary pair per two couplings.
     Random,
 }
 
 /// Frozen and active coordinates of one coupling, each in increasing order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
+    /// Coordinates the conditioner reads, left unchanged.
     pub frozen: Vec<usize>,
+    /// Coordinates the coupling transforms.
     pub active: Vec<usize>,
 }
 

@@ -84,14 +84,17 @@ impl Mlp {
         self
     }
 
+    /// The precision the passes run in.
     pub fn precision(&self) -> Precision {
         self.precision
     }
 
+    /// Number of parameters (weights and biases of every layer).
     pub fn n_params(&self) -> usize {
         self.params.len()
     }
 
+    /// The parameters, layer by layer: weight matrix column-major, then bias.
     pub fn params(&self) -> &[f64] {
         &self.params
     }

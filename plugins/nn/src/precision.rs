@@ -7,12 +7,15 @@ use serde::{Deserialize, Deserializer, de::Error as _};
 /// parameter gradients stay f64, and so does everything outside the conditioner.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precision {
+    /// Everything in f64.
     #[default]
     F64,
+    /// Products, activations and their backward pass in f32 from an f32 copy of the weights.
     Mixed,
 }
 
 impl Precision {
+    /// The config name (`f64`, `mixed`).
     pub fn name(self) -> &'static str {
         match self {
             Precision::F64 => "f64",

@@ -21,14 +21,21 @@ pub trait Real:
     + Send
     + Sync
 {
+    /// 0 of this type.
     const ZERO: Self;
+    /// 1 of this type.
     const ONE: Self;
     /// `v` rounded to this type.
     fn from_f64(v: f64) -> Self;
+    /// The value as f64 (exact).
     fn to_f64(self) -> f64;
+    /// Hyperbolic tangent.
     fn tanh(self) -> Self;
+    /// `e^self`.
     fn exp(self) -> Self;
+    /// `e^self - 1`, accurate near 0.
     fn exp_m1(self) -> Self;
+    /// The larger of the two (the other one when one is NaN).
     fn max(self, other: Self) -> Self;
     /// `C = alpha A B + beta C` with matrixmultiply's strided arguments.
     ///

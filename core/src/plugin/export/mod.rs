@@ -147,6 +147,7 @@ fn table<T>(t: &'static T) -> *const std::ffi::c_void {
 }
 
 impl PluginState {
+    /// An empty state for the plugin's `static`; registration runs on the first `factories` or `create` call.
     pub const fn new() -> Self {
         Self { cell: OnceLock::new() }
     }

@@ -51,12 +51,16 @@ impl Library {
 /// Kinds of component a plugin can provide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// A target density.
     Target,
+    /// A bijection: one or more flow layers.
     Bijection,
+    /// An MCMC kernel.
     Kernel,
 }
 
 impl Kind {
+    /// Lower-case name for messages and listings: `target`, `bijection` or `kernel`.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Target => "target",
@@ -77,18 +81,26 @@ impl Kind {
 /// One factory a plugin provides.
 #[derive(Clone, Debug)]
 pub struct Provided {
+    /// Which kind of component the factory makes.
     pub kind: Kind,
+    /// Name the factory is registered under.
     pub name: String,
+    /// One-line description given at registration.
     pub description: String,
 }
 
 /// A loaded plugin library.
 #[derive(Clone)]
 pub struct Plugin {
+    /// File the library was loaded from; its factories are registered with `Source::Plugin(path)`.
     pub path: PathBuf,
+    /// Plugin name, from its header.
     pub name: String,
+    /// Plugin version, from its header.
     pub version: String,
+    /// ABI version the library was checked against and loaded under ([`ABI_VERSION`]).
     pub abi: u32,
+    /// The factories the library provides, in the order it lists them.
     pub provides: Vec<Provided>,
     lib: Arc<Library>,
 }
@@ -103,9 +115,19 @@ pub enum LoadError {
     /// A shared library without the entry symbol.
     NotAPlugin,
     /// A plugin built for another ABI.
-    WrongAbi { found: u32, expected: u32 },
+    WrongAbi {
+        /// `abi_version` in the plugin's header.
+        found: u32,
+        /// This host's [`ABI_VERSION`].
+        expected: u32,
+    },
     /// A header smaller than this ABI's.
-    HeaderTooSmall { found: u32, expected: u32 },
+    HeaderTooSmall {
+        /// `header_size` in the plugin's header, in bytes.
+        found: u32,
+        /// Size in bytes of this ABI's [`Header`].
+        expected: u32,
+    },
     /// The header is readable but its contents are not usable (bad text, failed registration).
     Invalid(String),
 }
