@@ -49,8 +49,8 @@ pub fn run(args: &DensityArgs, reg: &Registry) -> Result<()> {
         header.extend((1..=d).map(|i| format!("grad.{i}")));
     }
     writeln!(out, "{}", header.join(","))?;
-    for j in 0..n {
-        let mut row = vec![fmt(lp[j])];
+    for (j, &lp_j) in lp.iter().enumerate() {
+        let mut row = vec![fmt(lp_j)];
         if args.grad {
             row.extend(grad.column(j).iter().map(|v| fmt(*v)));
         }

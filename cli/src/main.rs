@@ -2,6 +2,10 @@
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
 
+// Doc comments of the argument structs are clap's help text: `[target]` names a config table and
+// `<config file stem>` a placeholder, literally (not links or HTML).
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
+
 mod cmd_completions;
 mod cmd_density;
 mod cmd_estimate;

@@ -86,7 +86,7 @@ impl Counter for Progress {
             Some(bar) => bar.inc(n),
             None => {
                 // A line each time the count crosses a tenth of the total (at most one per call).
-                let tenth = |k: u64| if self.total == 0 { 10 } else { k.saturating_mul(10) / self.total };
+                let tenth = |k: u64| k.saturating_mul(10).checked_div(self.total).unwrap_or(10);
                 if tenth(after) > tenth(before) {
                     eprintln!(
                         "{}/{} {} ({}%) {:.1}s",

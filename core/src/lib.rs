@@ -7,7 +7,7 @@
 //! sample. The modules are private; what they offer is re-exported below, grouped by idea.
 //! Namespaces that are an API of their own stay public: [`plugin`] (the C boundary and the SDK
 //! macro), [`run`] (the pipeline front ends drive), [`rng`] (seeded streams), [`shard`] (how
-//! batches are split) and, with the `testing` feature, [`testing`] (finite-difference checks).
+//! batches are split) and, with the `testing` feature, `testing` (finite-difference checks).
 //!
 //! ```
 //! use bootflow_core::{rng, Bijection, ElementwiseAffine, Flow};

@@ -104,8 +104,9 @@ fn an_endless_loop_is_stopped_by_the_operation_limit() {
     let start = Instant::now();
     let out = bootflow(&["density", "--target", &s, "--points", &pts]);
     fails_with(&out, &["loop.rhai:", "operations"]);
-    // The limit is about 0.3 s of work in an optimised build; debug builds are ~10x slower.
-    let bound = if cfg!(debug_assertions) { Duration::from_secs(10) } else { Duration::from_secs(1) };
+    // The limit is about 0.3 s of work in an optimised build (debug builds are ~10x slower). The
+    // bound only tells a stopped script from a hung one: other tests share the cores.
+    let bound = if cfg!(debug_assertions) { Duration::from_secs(60) } else { Duration::from_secs(10) };
     assert!(start.elapsed() < bound, "took {:?}", start.elapsed());
 }
 

@@ -70,7 +70,7 @@ pub fn summarize_chain_files(chains: &[ChainCsv]) -> Result<Quantities> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::output::chains::{ChainMeta, ChainWriter, read_chain_csv};
     use crate::rng;
@@ -82,7 +82,8 @@ mod tests {
         dir
     }
 
-    fn normal_chains(n_chains: usize, draws: usize, dim: usize, seed: u64) -> Vec<Vec<Vec<f64>>> {
+    /// `n_chains` chains of `draws` standard normal rows of `dim` numbers.
+    pub(crate) fn normal_chains(n_chains: usize, draws: usize, dim: usize, seed: u64) -> Vec<Vec<Vec<f64>>> {
         (0..n_chains)
             .map(|c| {
                 let mut r = rng::stream(seed, c as u64);

@@ -49,7 +49,7 @@ pub struct MisConfig<'a> {
     pub n_draws: usize,
     /// Proposals generated per chain at a time.
     pub batch: usize,
-    /// Whether [`MisChain::draws`] keeps the positions (the callback sees them either way).
+    /// Whether `MisChain::draws` keeps the positions (the callback sees them either way).
     pub keep_draws: bool,
     /// Where the proposals come from.
     pub proposal: Proposal<'a>,

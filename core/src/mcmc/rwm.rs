@@ -40,9 +40,9 @@ pub struct RandomWalk {
 impl RandomWalk {
     /// A kernel with the given config; fails unless `step_size > 0` and `0 < target_accept < 1`.
     pub fn new(config: RandomWalkConfig) -> Result<Self> {
-        if !(config.step_size > 0.0 && config.step_size.is_finite())
-            || !(0.0 < config.target_accept && config.target_accept < 1.0)
-        {
+        let step_ok = config.step_size > 0.0 && config.step_size.is_finite();
+        let accept_ok = 0.0 < config.target_accept && config.target_accept < 1.0;
+        if !step_ok || !accept_ok {
             return Err(Error::Config(format!(
                 "rwm: step_size must be > 0 and target_accept in (0, 1), got {config:?}"
             )));
@@ -75,18 +75,15 @@ impl Kernel for RandomWalk {
         let mut lp = vec![0.0; n];
         density.eval(&prop, &mut lp, None)?;
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
-        for j in 0..n {
+        for (j, &lp_j) in lp.iter().enumerate() {
             // NaN and -inf proposals are never taken (f64::min would turn a NaN ratio into 1).
-            let a = if lp[j].is_nan() || lp[j] == f64::NEG_INFINITY {
-                0.0
-            } else {
-                (lp[j] - state.log_p[j]).exp().min(1.0)
-            };
+            let a =
+                if lp_j.is_nan() || lp_j == f64::NEG_INFINITY { 0.0 } else { (lp_j - state.log_p[j]).exp().min(1.0) };
             let u: f64 = rand::Rng::random(rng);
             stats.accept_prob[j] = a;
             if u < stats.accept_prob[j] {
                 state.x.set_column(j, &prop.column(j));
-                state.log_p[j] = lp[j];
+                state.log_p[j] = lp_j;
                 stats.accepted[j] = true;
             }
         }

@@ -174,7 +174,7 @@ pub fn parse_chain_csv(text: &str) -> Result<ChainCsv> {
     Ok(ChainCsv { comments, columns, rows })
 }
 
-/// Reads a chain file written by [`ChainWriter`] (or CmdStan).
+/// Reads a chain file written by `ChainWriter` (or CmdStan).
 pub fn read_chain_csv(path: &Path) -> Result<ChainCsv> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     parse_chain_csv(&text).map_err(|e| Error::Other(format!("{}: {e}", path.display())))

@@ -197,22 +197,12 @@ impl Summary {
 mod tests {
     use super::*;
     use crate::diagnostics::chain_summary::summarize_rows;
-    use crate::rng;
-    use rand::Rng as _;
+    use crate::diagnostics::chain_summary::tests::normal_chains;
 
     fn temp_dir() -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("bootflow-summary-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
-    }
-
-    fn normal_chains(n_chains: usize, draws: usize, dim: usize, seed: u64) -> Vec<Vec<Vec<f64>>> {
-        (0..n_chains)
-            .map(|c| {
-                let mut r = rng::stream(seed, c as u64);
-                (0..draws).map(|_| (0..dim).map(|_| r.sample(rand_distr::StandardNormal)).collect()).collect()
-            })
-            .collect()
     }
 
     #[test]

@@ -212,14 +212,14 @@ pub struct BijectionInfo {
 }
 
 /// The host's log-density, callable from a plugin kernel. Same calling convention as
-/// [`TargetTable::log_prob`]; `ctx` is the host's and is valid only during the `step` call.
+/// the `log_prob` entry of [`TargetTable`]; `ctx` is the host's and is valid only during the `step` call.
 #[repr(C)]
 pub struct DensityCallback {
     /// The host's density.
     pub ctx: *const c_void,
     /// Its dimension.
     pub dim: usize,
-    /// `eval(ctx, x, dim, n, out, grad, err)`, as [`TargetTable::log_prob`] with `ctx` for the object.
+    /// `eval(ctx, x, dim, n, out, grad, err)`, as the `log_prob` entry of [`TargetTable`] with `ctx` for the object.
     pub eval: DensityEval,
 }
 

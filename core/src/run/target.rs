@@ -53,7 +53,7 @@ mod tests {
     fn gradient_false_hides_the_gradient_of_any_target() {
         let reg = Registry::with_builtins();
         let dim = ("dim", Value::from(2));
-        assert!(build_target(&reg, "gaussian", &params(&[dim.clone()])).unwrap().has_grad());
+        assert!(build_target(&reg, "gaussian", &params(std::slice::from_ref(&dim))).unwrap().has_grad());
         let hidden = build_target(&reg, "gaussian", &params(&[dim.clone(), ("gradient", Value::Bool(false))])).unwrap();
         assert!(!hidden.has_grad() && hidden.dim() == 2);
         let kept = build_target(&reg, "gaussian", &params(&[dim.clone(), ("gradient", Value::Bool(true))])).unwrap();

@@ -38,7 +38,7 @@ pub struct FlowRecord {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Checkpoint {
-    /// Layout version; reading refuses anything but [`FORMAT`].
+    /// Layout version; reading refuses anything but `FORMAT`.
     pub format: u32,
     /// How to rebuild the flow the parameters belong to.
     pub flow: FlowRecord,

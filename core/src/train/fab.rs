@@ -212,7 +212,7 @@ impl Fab {
         if self.state.buffer.is_none() {
             self.state.buffer = Some(ReplayBuffer::new(dim, bc.size)?);
         }
-        let due = self.state.since_ais % bc.batches_per_ais as u64 == 0;
+        let due = self.state.since_ais.is_multiple_of(bc.batches_per_ais as u64);
         let mut first = due;
         while first || self.state.buffer.as_ref().is_some_and(|b| b.len() < bc.min) {
             let ais = self.ais_batch(flow, target, rng)?;

@@ -100,7 +100,7 @@ fn buffer_draws_are_reweighted_for_staleness_and_their_weights_brought_up_to_dat
         .zip(&log_q_now)
         .map(|(old, now)| (old - now).exp().min(max_w_adjust))
         .collect();
-    assert!(stale.iter().any(|&s| s == max_w_adjust) && stale.iter().any(|&s| s < 1.0), "{stale:?}");
+    assert!(stale.contains(&max_w_adjust) && stale.iter().any(|&s| s < 1.0), "{stale:?}");
     // Loss and gradient: -mean(s_j log q(x_j)) with s frozen, against central differences.
     let m = idx.len() as f64;
     let mut probe = flow(4);

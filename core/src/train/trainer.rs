@@ -198,7 +198,7 @@ impl Trainer {
         };
         self.step += 1;
         self.elapsed += start.elapsed().as_secs_f64();
-        if self.step % self.train.log_every == 0 {
+        if self.step.is_multiple_of(self.train.log_every) {
             let p = Progress {
                 step: self.step,
                 total_steps: self.train.steps,
@@ -212,10 +212,10 @@ impl Trainer {
                 o.on_log(&p)?;
             }
         }
-        if self.train.eval_every > 0 && self.step % self.train.eval_every == 0 {
+        if self.train.eval_every > 0 && self.step.is_multiple_of(self.train.eval_every) {
             self.evaluate()?;
         }
-        if self.train.checkpoint_every > 0 && self.step % self.train.checkpoint_every == 0 {
+        if self.train.checkpoint_every > 0 && self.step.is_multiple_of(self.train.checkpoint_every) {
             self.checkpoint()?;
         }
         Ok(outcome)
