@@ -4,7 +4,7 @@
 //! computed by ArviZ.
 //!
 //! ```
-//! use bootflow_core::diagnostics::{ess_bulk, kish_ess, rhat, tau_int};
+//! use bootflow_core::{ess_bulk, kish_ess, rhat, tau_int};
 //! let chains: Vec<Vec<f64>> = (0..4).map(|c| (0..100).map(|i| ((i * 7 + c * 3) % 11) as f64).collect()).collect();
 //! let r = rhat(&chains).unwrap();
 //! let ess = ess_bulk(&chains).unwrap();

@@ -4,8 +4,8 @@
 //! made, so a caller can write chain files while the run goes on.
 //!
 //! ```
-//! use bootflow_core::mcmc::chains::{ChainConfig, run_chains};
-//! use bootflow_core::mcmc::rwm::{RandomWalk, RandomWalkConfig};
+//! use bootflow_core::{ChainConfig, run_chains};
+//! use bootflow_core::{RandomWalk, RandomWalkConfig};
 //! use bootflow_core::{Batch, LogDensity, Result, rng};
 //!
 //! struct Normal;

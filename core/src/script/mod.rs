@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use bootflow_core::{Target, script::ScriptTarget};
+//! use bootflow_core::{ScriptTarget, Target};
 //! let src = "const DIM = 2; const S = 1.0; fn log_prob(x) { -(x[0] * x[0] + x[1] * x[1]) / (2.0 * S * S) }";
 //! let params = BTreeMap::from([("S".to_string(), serde_json::json!(2.0))]);
 //! let t = ScriptTarget::from_source("gauss.rhai", src, &params).unwrap();

@@ -2,8 +2,8 @@
 //! the training loop with metrics and checkpoints, and the run configuration.
 //!
 //! ```
-//! use bootflow_core::train::{config::{Component, TrainConfig}, trainer::Trainer};
-//! use bootflow_core::{Registry, Result, Target, registry::{FlowSpec, parse_config}};
+//! use bootflow_core::{Component, TrainConfig, Trainer};
+//! use bootflow_core::{FlowSpec, Registry, Result, Target, parse_config};
 //!
 //! /// N(2, 1) in 1-D.
 //! struct Shifted;
