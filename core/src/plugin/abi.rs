@@ -70,6 +70,7 @@ impl Str {
         if self.len == 0 || self.ptr.is_null() {
             return String::new();
         }
+        // SAFETY: non-null with `len > 0`, readable for `len` bytes by this function's contract.
         String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(self.ptr, self.len) }).into_owned()
     }
 }

@@ -50,6 +50,9 @@
 //! Every host object made from a library (target, layer, kernel, tape) holds an `Arc` of it, so
 //! the library stays loaded while any of them lives, whatever happens to the registry.
 
+// Every `unsafe` block at the C boundary says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod abi;
 mod elf;
 pub mod export;

@@ -43,11 +43,13 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
 
 /// Writes `text` to a sink.
 pub(crate) fn put_text(sink: Sink, text: &str) {
+    // SAFETY: the host made `sink` for this call; the text is borrowed only during `put`.
     unsafe { (sink.put)(sink.ctx, Str::new(text), std::ptr::null(), 0) }
 }
 
 /// Writes `text` and numbers to a sink.
 pub(crate) fn put(sink: Sink, text: &str, values: &[f64]) {
+    // SAFETY: the host made `sink` for this call; text and numbers are borrowed only during `put`.
     unsafe { (sink.put)(sink.ctx, Str::new(text), values.as_ptr(), values.len()) }
 }
 
@@ -99,6 +101,7 @@ impl<T> Held<T> {
 /// # Safety
 /// `obj` must be a live handle made by `Held::<T>::into_handle`.
 pub(crate) unsafe fn with<T>(obj: *const c_void, err: Sink, f: impl FnOnce(&T) -> Result<()>) -> Status {
+    // SAFETY: a live `Held<T>` handle by this function's contract.
     let held = unsafe { &*(obj as *const Held<T>) };
     let (code, panicked) = run(err, || {
         held.check()?;
@@ -116,6 +119,7 @@ pub(crate) unsafe fn with<T>(obj: *const c_void, err: Sink, f: impl FnOnce(&T) -
 /// `obj` must be a live handle made by `Held::<T>::into_handle`, not used by anyone else during
 /// the call.
 pub(crate) unsafe fn with_mut<T>(obj: *mut c_void, err: Sink, f: impl FnOnce(&mut T) -> Result<()>) -> Status {
+    // SAFETY: a live `Held<T>` handle, used by nobody else during the call (contract).
     let held = unsafe { &mut *(obj as *mut Held<T>) };
     let poisoned = &held.poisoned;
     let obj = &mut held.obj;
@@ -138,6 +142,7 @@ pub(crate) unsafe fn with_mut<T>(obj: *mut c_void, err: Sink, f: impl FnOnce(&mu
 pub(crate) unsafe extern "C" fn destroy<T>(obj: *mut c_void) {
     install_quiet_hook();
     if !obj.is_null() {
+        // SAFETY: non-null, made by `Held::into_handle` and destroyed only here (this function's contract).
         let boxed = unsafe { Box::from_raw(obj as *mut Held<T>) };
         let _ = catch_unwind(AssertUnwindSafe(move || drop(boxed)));
     }
@@ -153,6 +158,7 @@ pub(crate) unsafe fn slice<'a>(p: *const f64, len: usize) -> Result<&'a [f64]> {
     } else if p.is_null() {
         Err(Error::Other("null input array".into()))
     } else {
+        // SAFETY: non-null with `len > 0`; readable for `len` numbers by this function's contract.
         Ok(unsafe { std::slice::from_raw_parts(p, len) })
     }
 }
@@ -167,6 +173,7 @@ pub(crate) unsafe fn slice_mut<'a>(p: *mut f64, len: usize) -> Result<&'a mut [f
     } else if p.is_null() {
         Err(Error::Other("null output array".into()))
     } else {
+        // SAFETY: non-null with `len > 0`; writable and unaliased for `len` numbers by this function's contract.
         Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
     }
 }
@@ -179,6 +186,7 @@ pub(crate) unsafe fn write<T>(p: *mut T, value: T) -> Result<()> {
     if p.is_null() {
         return Err(Error::Other("null output pointer".into()));
     }
+    // SAFETY: non-null and valid for a write of `T` by this function's contract.
     unsafe { p.write(value) };
     Ok(())
 }

@@ -27,9 +27,9 @@ struct HostDensity<'a>(&'a DensityCallback);
 unsafe impl Sync for HostDensity<'_> {}
 
 unsafe extern "C" fn collect_text(ctx: *mut c_void, text: Str, _values: *const f64, _n: usize) {
-    // SAFETY: `ctx` is the `String` of `HostDensity::eval`, borrowed for the call; the host
-    // passes text valid for the call.
+    // SAFETY: `ctx` is the `String` of `HostDensity::eval`, borrowed for the call.
     let s = unsafe { &mut *(ctx as *mut String) };
+    // SAFETY: the host passes text valid for the call.
     s.push_str(&unsafe { text.to_string_lossy() });
 }
 
@@ -96,9 +96,12 @@ impl KernelExports for Exported {
         let (x, log_p) = unsafe { (slice(c.x, len)?, slice(c.log_p, n)?) };
         let x = Batch::from_column_slice(d, n, x);
         let log_p = log_p.to_vec();
-        // SAFETY: as above; `grad` is optional.
-        let grad =
-            if c.grad.is_null() { None } else { Some(Batch::from_column_slice(d, n, unsafe { slice(c.grad, len)? })) };
+        let grad = if c.grad.is_null() {
+            None
+        } else {
+            // SAFETY: non-null; the buffer holds `dim * n` numbers (field contract).
+            Some(Batch::from_column_slice(d, n, unsafe { slice(c.grad, len)? }))
+        };
         let mut chain = ChainState { x, log_p, grad };
         let mut rng = crate::rng::stream(seed, stream);
         let stats = k.step(&density, &mut chain, &mut rng)?;

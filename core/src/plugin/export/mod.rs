@@ -48,6 +48,7 @@ macro_rules! export_plugin {
             out: *mut $crate::plugin::abi::FactoryList,
             err: $crate::plugin::abi::Sink,
         ) -> $crate::plugin::abi::Status {
+            // SAFETY: the host calls the entry with a writable list and a valid sink (ABI contract).
             unsafe { __BOOTFLOW_PLUGIN_STATE.factories($register, out, err) }
         }
 
@@ -58,6 +59,7 @@ macro_rules! export_plugin {
             out: $crate::plugin::abi::ObjectSink,
             err: $crate::plugin::abi::Sink,
         ) -> $crate::plugin::abi::Status {
+            // SAFETY: the host calls the entry with a valid request and sinks (ABI contract).
             unsafe { __BOOTFLOW_PLUGIN_STATE.create($register, req, out, err) }
         }
 
@@ -89,6 +91,7 @@ struct Registered {
 // SAFETY: `infos` only points at strings owned by `registry`, which is never changed after
 // construction; `Registry` itself is `Send + Sync`.
 unsafe impl Send for Registered {}
+// SAFETY: as for `Send`: nothing in it changes after construction.
 unsafe impl Sync for Registered {}
 
 impl Registered {
@@ -113,8 +116,9 @@ impl Registered {
     }
 
     fn create(&self, req: &CreateRequest) -> Result<Vec<Object>> {
-        // SAFETY (both): the host passes text valid for the call.
+        // SAFETY: the host passes text valid for the call.
         let name = unsafe { req.name.to_string_lossy() };
+        // SAFETY: as for the name.
         let json = unsafe { req.config_json.to_string_lossy() };
         let config: Value =
             serde_json::from_str(&json).map_err(|e| Error::Config(format!("config of '{name}' is not JSON: {e}")))?;
@@ -171,6 +175,7 @@ impl PluginState {
     ) -> Status {
         guard::call(err, || {
             let r = self.registered(register)?;
+            // SAFETY: `out` is writable by this function's contract; the list lives as long as the library.
             unsafe { guard::write(out, FactoryList { ptr: r.infos.as_ptr(), len: r.infos.len() }) }
         })
     }
@@ -190,8 +195,10 @@ impl PluginState {
             if req.is_null() {
                 return Err(Error::Other("null create request".into()));
             }
+            // SAFETY: checked non-null above; valid for the call by this function's contract.
             let objects = self.registered(register)?.create(unsafe { &*req })?;
             for o in objects {
+                // SAFETY: the host made `out` for this call; ownership of `o` passes to the host.
                 unsafe { (out.put)(out.ctx, o) };
             }
             Ok(())

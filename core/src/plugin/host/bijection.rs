@@ -30,6 +30,7 @@ struct PluginTape {
 
 // SAFETY: the pointer is a plugin-side `Box<Tape>`, and `Tape` is `Send + Sync`.
 unsafe impl Send for PluginTape {}
+// SAFETY: as for `Send`; the host only reads the pointer, the plugin frees it once.
 unsafe impl Sync for PluginTape {}
 
 impl Drop for PluginTape {

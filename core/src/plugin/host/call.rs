@@ -14,12 +14,15 @@ pub(crate) struct Collected(pub Vec<(String, Vec<f64>)>);
 unsafe extern "C" fn collect(ctx: *mut c_void, text: Str, values: *const f64, n: usize) {
     // A panic must not unwind into the plugin; copying can only fail by running out of memory.
     let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is the `Collected` of `Collected::sink`, exclusively borrowed for the call.
         let c = unsafe { &mut *(ctx as *mut Collected) };
         let numbers = if n == 0 || values.is_null() {
             Vec::new()
         } else {
+            // SAFETY: non-null with `n > 0`; the plugin lends `n` numbers for the duration of `put`.
             unsafe { std::slice::from_raw_parts(values, n) }.to_vec()
         };
+        // SAFETY: the plugin lends the text for the duration of `put`.
         c.0.push((unsafe { text.to_string_lossy() }, numbers));
     }));
 }

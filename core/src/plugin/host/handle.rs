@@ -20,6 +20,7 @@ pub(crate) struct Handle<T: ObjectTable> {
 // `Box<dyn Kernel>`, all `Send + Sync`; the table is immutable data of the library, which `lib`
 // keeps mapped. Entries that need exclusive access are only called through `&mut` wrappers.
 unsafe impl<T: ObjectTable> Send for Handle<T> {}
+// SAFETY: as for `Send`; `&self` only makes calls the tables allow concurrently.
 unsafe impl<T: ObjectTable> Sync for Handle<T> {}
 
 impl<T: ObjectTable> Handle<T> {

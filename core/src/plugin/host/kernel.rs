@@ -34,6 +34,7 @@ unsafe extern "C" fn eval_density(
     err: Sink,
 ) -> Status {
     let run = || -> Result<()> {
+        // SAFETY: `ctx` is the `&dyn LogDensity` that `step` passed, alive during the step.
         let density = unsafe { *(ctx as *const &dyn LogDensity) };
         check_dim("density input rows", dim, density.dim())?;
         if (x.is_null() || out.is_null()) && n > 0 {
@@ -42,8 +43,10 @@ unsafe extern "C" fn eval_density(
         let xb = if n == 0 {
             Batch::zeros(dim, 0)
         } else {
+            // SAFETY: checked non-null; the kernel passes `dim * n` readable numbers (callback contract).
             Batch::from_column_slice(dim, n, unsafe { std::slice::from_raw_parts(x, dim * n) })
         };
+        // SAFETY: checked non-null; the kernel passes room for `n` numbers (callback contract).
         let out = if n == 0 { &mut [][..] } else { unsafe { std::slice::from_raw_parts_mut(out, n) } };
         if grad.is_null() {
             return density.eval(&xb, out, None);
@@ -51,6 +54,7 @@ unsafe extern "C" fn eval_density(
         let mut g = Batch::zeros(dim, n);
         density.eval(&xb, out, Some(&mut g))?;
         if n > 0 {
+            // SAFETY: non-null; the kernel passes room for `dim * n` numbers (callback contract).
             unsafe { std::slice::from_raw_parts_mut(grad, dim * n) }.copy_from_slice(g.as_slice());
         }
         Ok(())
@@ -60,6 +64,7 @@ unsafe extern "C" fn eval_density(
         Ok(Err(e)) => encode_error(&e),
         Err(_) => (status::PANIC, "the host log-density panicked".to_string()),
     };
+    // SAFETY: the plugin made `err` for this call; the text is borrowed only during `put`.
     unsafe { (err.put)(err.ctx, crate::plugin::abi::Str::new(&msg), std::ptr::null(), 0) };
     code
 }
@@ -111,12 +116,14 @@ impl Kernel for PluginKernel {
             accepted: accepted.as_mut_ptr(),
         };
         let (o, tb) = (self.h.exclusive(), self.h.table());
+        // SAFETY: a live, exclusively borrowed handle; the chain buffers hold `d x n` and `n` entries.
         unsafe { tb.step(self.h.plugin(), o, &callback, &chains, seed, 0) }?;
         Ok(StepStats { accept_prob, accepted: accepted.into_iter().map(|a| a != 0).collect() })
     }
 
     fn set_adapt(&mut self, on: bool) {
         let (o, tb) = (self.h.exclusive(), self.h.table());
+        // SAFETY: a live, exclusively borrowed handle.
         if let Err(e) = unsafe { tb.set_adapt(self.h.plugin(), o, on as u8) } {
             self.fault = Some(e);
         }
@@ -125,6 +132,7 @@ impl Kernel for PluginKernel {
     /// Empty when the plugin fails to report (the trait method cannot return an error).
     fn tuning(&self) -> Vec<(String, f64)> {
         let (o, tb) = (self.h.shared(), self.h.table());
+        // SAFETY: a live handle and a sink valid for the call.
         collected(|out| unsafe { tb.tuning(self.h.plugin(), o, out) })
             .map(|v| v.into_iter().filter_map(|(n, x)| x.first().map(|x| (n, *x))).collect())
             .unwrap_or_default()
@@ -133,6 +141,7 @@ impl Kernel for PluginKernel {
     /// Empty when the plugin fails to report; restoring it then fails with a clear error.
     fn state(&self) -> Vec<f64> {
         let (o, tb) = (self.h.shared(), self.h.table());
+        // SAFETY: a live handle and a sink valid for the call.
         collected(|out| unsafe { tb.state(self.h.plugin(), o, out) })
             .map(|v| v.into_iter().flat_map(|(_, x)| x).collect())
             .unwrap_or_default()
@@ -140,12 +149,14 @@ impl Kernel for PluginKernel {
 
     fn set_state(&mut self, s: &[f64]) -> Result<()> {
         let (o, tb) = (self.h.exclusive(), self.h.table());
+        // SAFETY: a live, exclusively borrowed handle and `s.len()` numbers.
         unsafe { tb.set_state(self.h.plugin(), o, s.as_ptr(), s.len()) }
     }
 
     fn boxed_clone(&self) -> Result<Box<dyn Kernel>> {
         let (o, tb) = (self.h.shared(), self.h.table());
         let mut copy: *mut c_void = std::ptr::null_mut();
+        // SAFETY: a live handle and a writable out-pointer.
         unsafe { tb.clone(self.h.plugin(), o, &mut copy) }?;
         if copy.is_null() {
             return Err(Error::Plugin {

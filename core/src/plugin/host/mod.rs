@@ -39,6 +39,7 @@ pub(crate) struct Library {
 // SAFETY: the header is immutable static data of the library, which stays open while `self`
 // lives; `libloading::Library` is `Send + Sync`.
 unsafe impl Send for Library {}
+// SAFETY: as for `Send`: the header is never written.
 unsafe impl Sync for Library {}
 
 impl Library {
@@ -181,7 +182,9 @@ pub fn load(path: &Path) -> std::result::Result<Plugin, LoadError> {
     let header = prefix_ptr as *const Header;
     // SAFETY: the prefix said the static is a header of this ABI and at least this size.
     let h = unsafe { &*header };
+    // SAFETY: the header's texts are static data of the open library.
     let name = unsafe { h.name.to_string_lossy() };
+    // SAFETY: as for the name.
     let version = unsafe { h.version.to_string_lossy() };
     let lib = Arc::new(Library { header, name: name.clone(), _lib: lib });
     let provides = factories(&lib).map_err(|e| LoadError::Invalid(e.to_string()))?;
@@ -190,10 +193,12 @@ pub fn load(path: &Path) -> std::result::Result<Plugin, LoadError> {
 
 fn factories(lib: &Library) -> Result<Vec<Provided>> {
     let mut list = FactoryList { ptr: std::ptr::null(), len: 0 };
+    // SAFETY: the header was checked in `load`; `list` is writable and `err` valid for the call.
     call::call(&lib.name, |err| unsafe { (lib.header().factories)(&mut list, err) })?;
     if list.len > 0 && list.ptr.is_null() {
         return Err(Error::Other("null factory list".into()));
     }
+    // SAFETY: checked non-null; the list lives as long as the library (ABI contract).
     let infos = if list.len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(list.ptr, list.len) } };
     infos
         .iter()
@@ -204,6 +209,7 @@ fn factories(lib: &Library) -> Result<Vec<Provided>> {
                 kind::KERNEL => Kind::Kernel,
                 k => return Err(Error::Other(format!("unknown factory kind {k}"))),
             };
+            // SAFETY: the texts are static data of the library, which `lib` keeps open.
             let (name, description) = unsafe { (i.name.to_string_lossy(), i.description.to_string_lossy()) };
             Ok(Provided { kind, name, description })
         })
@@ -211,6 +217,7 @@ fn factories(lib: &Library) -> Result<Vec<Provided>> {
 }
 
 unsafe extern "C" fn push_object(ctx: *mut c_void, obj: Object) {
+    // SAFETY: `ctx` is the `Vec` of `create`, exclusively borrowed for the call.
     let v = unsafe { &mut *(ctx as *mut Vec<Object>) };
     v.push(obj);
 }
@@ -228,6 +235,7 @@ fn create(lib: &Library, kind: Kind, name: &str, config: &Value, ctx: LayerConte
     };
     let mut objects: Vec<Object> = Vec::new();
     let sink = ObjectSink { ctx: &mut objects as *mut Vec<Object> as *mut c_void, put: push_object };
+    // SAFETY: the header was checked in `load`; `req` and `sink` are valid for the call.
     call::call(&lib.name, |err| unsafe { (lib.header().create)(&req, sink, err) })?;
     if objects.iter().any(|o| o.handle.is_null()) {
         return Err(Error::Plugin { plugin: lib.name.clone(), message: format!("'{name}' created a null object") });

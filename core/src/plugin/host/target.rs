@@ -29,9 +29,13 @@ impl PluginTarget {
         let h = Handle::<TargetTable>::new(lib, obj)?;
         let (o, tb, name) = (h.shared(), h.table(), h.plugin());
         let mut info = TargetInfo::default();
+        // SAFETY: a live handle and a writable `TargetInfo`.
         unsafe { tb.info(name, o, &mut info) }?;
+        // SAFETY: a live handle and a sink valid for the call (likewise the next two).
         let names = collected(|out| unsafe { tb.observable_names(name, o, out) })?;
+        // SAFETY: as for `names`.
         let means = collected(|out| unsafe { tb.known_means(name, o, out) })?;
+        // SAFETY: as for `names`.
         let test = collected(|out| unsafe { tb.test_set(name, o, out) })?;
         check_dim("observable names", names.len(), info.n_observables)?;
         let observable_names = names.into_iter().map(|(n, _)| n).collect();
@@ -51,6 +55,7 @@ impl PluginTarget {
         check_dim("sample dimension", d, self.info.dim)?;
         check_dim("output length", out.len(), n)?;
         let (o, tb) = (self.h.shared(), self.h.table());
+        // SAFETY: a live handle; `x` holds `d x n` numbers, `out` `n`, a non-null `grad` `d x n` (checked by callers).
         unsafe { tb.log_prob(self.h.plugin(), o, x.as_ptr(), d, n, out.as_mut_ptr(), grad) }
     }
 }
@@ -96,6 +101,7 @@ impl Target for PluginTarget {
         let seed = child_seed(rng);
         let mut b = Batch::zeros(self.info.dim, n);
         let (o, tb) = (self.h.shared(), self.h.table());
+        // SAFETY: a live handle and room for `dim x n` numbers.
         unsafe { tb.sample(self.h.plugin(), o, n, seed, 0, b.as_mut_ptr()) }?;
         Ok(b)
     }
@@ -112,6 +118,7 @@ impl Target for PluginTarget {
         check_dim("sample dimension", x.len(), self.info.dim)?;
         check_dim("observables length", out.len(), self.observable_names.len())?;
         let (o, tb) = (self.h.shared(), self.h.table());
+        // SAFETY: a live handle; lengths checked just above.
         unsafe { tb.observables(self.h.plugin(), o, x.as_ptr(), x.len(), 1, out.as_mut_ptr()) }
     }
 
