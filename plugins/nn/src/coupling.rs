@@ -139,8 +139,10 @@ impl<T: CouplingTransform> Coupling<T> {
         self.net.min_abs_pre_activation(tape)
     }
 
-    fn what(&self, part: &str) -> String {
-        format!("{} {part}", T::NAME)
+    /// `check_dim` for `part` of this layer, naming it only when the check fails (passes run
+    /// on every shard: no message is built on the way).
+    fn check(&self, part: &str, got: usize, want: usize) -> Result<()> {
+        if got == want { Ok(()) } else { check_dim(&format!("{} {part}", T::NAME), got, want) }
     }
 }
 
@@ -150,7 +152,7 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
     }
 
     fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
-        check_dim(&self.what("input rows"), input.nrows(), self.dim)?;
+        self.check("input rows", input.nrows(), self.dim)?;
         let (raw, net) = self.net.forward(gather(input, &self.split.frozen), record);
         let mut pass = Pass { out: input.clone(), log_det: vec![0.0; input.ncols()], tape: None };
         let rec = self.transform.apply(Site { direction, active: &self.split.active, record }, raw, &mut pass);
@@ -171,11 +173,11 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
             return Err(Error::Other(format!("{} tape recorded in the other direction", T::NAME)));
         }
         let n = t.n;
-        check_dim(&self.what("cotangent rows"), g.out.nrows(), self.dim)?;
-        check_dim(&self.what("cotangent columns"), g.out.ncols(), n)?;
-        check_dim(&self.what("log-det cotangent length"), g.log_det.len(), n)?;
+        self.check("cotangent rows", g.out.nrows(), self.dim)?;
+        self.check("cotangent columns", g.out.ncols(), n)?;
+        self.check("log-det cotangent length", g.log_det.len(), n)?;
         if let Some(gp) = g.params.as_deref() {
-            check_dim(&self.what("parameter cotangent length"), gp.len(), self.net.n_params())?;
+            self.check("parameter cotangent length", gp.len(), self.net.n_params())?;
         }
         let active = &self.split.active;
         let mut g_in = g.out.clone();
