@@ -73,7 +73,7 @@ pub use diagnostics::{
 };
 
 // Output files.
-pub use output::chain_sink::chain_path;
+pub use output::chain_sink::{ChainDraws, Draws, chain_path};
 pub use output::chains::{ChainCsv, read_chain_csv};
 pub use output::metrics::{Metrics, read_metrics_csv};
 pub use output::summary::{QuantitySummary, Summary};

@@ -35,9 +35,9 @@ pub fn summarize_quantity(chains: &[Vec<f64>]) -> Result<QuantitySummary> {
 
 /// Summaries of named quantities from per-chain rows: `rows[chain][draw][k]` is quantity
 /// `names[k]`. Quantities are processed in parallel.
-pub fn summarize_rows(names: &[String], rows: &[Vec<Vec<f64>>]) -> Result<Quantities> {
-    let draws = rows.first().map_or(0, Vec::len);
-    for (c, chain) in rows.iter().enumerate() {
+pub fn summarize_rows<R: AsRef<[Vec<f64>]> + Sync>(names: &[String], rows: &[R]) -> Result<Quantities> {
+    let draws = rows.first().map_or(0, |c| c.as_ref().len());
+    for (c, chain) in rows.iter().map(AsRef::as_ref).enumerate() {
         crate::error::check_dim(&format!("draws in chain {c}"), chain.len(), draws)?;
         if let Some(row) = chain.iter().find(|r| r.len() != names.len()) {
             return Err(Error::Dim(format!("chain {c}: row of {} values for {} names", row.len(), names.len())));
@@ -46,7 +46,7 @@ pub fn summarize_rows(names: &[String], rows: &[Vec<Vec<f64>>]) -> Result<Quanti
     let summaries = (0..names.len())
         .into_par_iter()
         .map(|k| {
-            let series: Vec<Vec<f64>> = rows.iter().map(|chain| chain.iter().map(|r| r[k]).collect()).collect();
+            let series: Vec<Vec<f64>> = rows.iter().map(|chain| chain.as_ref().iter().map(|r| r[k]).collect()).collect();
             summarize_quantity(&series)
         })
         .collect::<Result<Vec<_>>>()?;

@@ -1,7 +1,9 @@
 //! Where the draws of a sampling run go as they are made: one CmdStan-style CSV per chain
 //! (`chain_1.csv`, ...; each row written and flushed whole, so a killed run leaves complete rows)
-//! and, in memory, the quantities (coordinates, then the target's observables) for the summary.
-//! Chains may report from different threads; each chain has its own lock.
+//! when the run has a directory, and, in memory, the quantities (coordinates, then the target's
+//! observables) with each draw's log-density and acceptance statistic, for the summary and for
+//! front ends that hand the draws over as arrays. Chains may report from different threads; each
+//! chain has its own lock.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,11 +19,32 @@ pub fn chain_path(dir: &Path, c: usize) -> PathBuf {
     dir.join(format!("chain_{}.csv", c + 1))
 }
 
-/// The open file and the kept rows of one chain.
+/// The open file (if any) and the kept rows of one chain.
 struct ChainRows {
-    writer: ChainWriter,
+    writer: Option<ChainWriter>,
+    draws: ChainDraws,
+}
+
+/// The draws of one chain, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChainDraws {
     /// One row per draw: coordinates then observables.
-    rows: Vec<Vec<f64>>,
+    pub rows: Vec<Vec<f64>>,
+    /// Log-density of each draw.
+    pub lp: Vec<f64>,
+    /// Acceptance statistic of each draw.
+    pub accept_stat: Vec<f64>,
+}
+
+/// Every chain's draws with the names of the quantities in their rows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Draws {
+    /// The target's dimension: the first `dim` entries of a row are the coordinates.
+    pub dim: usize,
+    /// Names of the quantities of a row (`x[1]`, ..., then the observables).
+    pub names: Vec<String>,
+    /// One entry per chain.
+    pub chains: Vec<ChainDraws>,
 }
 
 /// Chain files and in-memory rows of every chain.
@@ -33,9 +56,10 @@ pub struct ChainSink<'a> {
 }
 
 impl<'a> ChainSink<'a> {
-    /// Creates `chain_1.csv ... chain_N.csv` in `dir` with their headers.
+    /// Creates `chain_1.csv ... chain_N.csv` in `dir` with their headers; with no `dir` the
+    /// draws are only kept in memory.
     pub fn create(
-        dir: &Path,
+        dir: Option<&Path>,
         target: &'a dyn Target,
         method: &str,
         seed: u64,
@@ -50,8 +74,14 @@ impl<'a> ChainSink<'a> {
         let chains = (0..n_chains)
             .map(|chain| {
                 let meta = ChainMeta { method: method.to_string(), seed, chain, config: config.clone() };
-                let writer = ChainWriter::create(&chain_path(dir, chain), &meta, dim, &observables)?;
-                Ok(Mutex::new(ChainRows { writer, rows: Vec::with_capacity(draws) }))
+                let writer =
+                    dir.map(|d| ChainWriter::create(&chain_path(d, chain), &meta, dim, &observables)).transpose()?;
+                let kept = ChainDraws {
+                    rows: Vec::with_capacity(draws),
+                    lp: Vec::with_capacity(draws),
+                    accept_stat: Vec::with_capacity(draws),
+                };
+                Ok(Mutex::new(ChainRows { writer, draws: kept }))
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self { target, names, n_observables: observables.len(), chains })
@@ -66,18 +96,24 @@ impl<'a> ChainSink<'a> {
         row.resize(d + self.n_observables, 0.0);
         self.target.observables(x, &mut row[d..])?;
         let mut chain = self.chains[c].lock().map_err(|_| Error::Other("a chain writer panicked".into()))?;
-        chain.writer.write_draw(lp, accept_stat, x, &row[d..])?;
-        chain.rows.push(row);
+        if let Some(w) = chain.writer.as_mut() {
+            w.write_draw(lp, accept_stat, x, &row[d..])?;
+        }
+        chain.draws.rows.push(row);
+        chain.draws.lp.push(lp);
+        chain.draws.accept_stat.push(accept_stat);
         Ok(())
     }
 
-    /// Summaries of every quantity over all chains.
-    pub fn summarize(self) -> Result<Quantities> {
-        let rows: Vec<Vec<Vec<f64>>> = self
+    /// Summaries of every quantity over all chains, and the draws themselves.
+    pub fn finish(self) -> Result<(Quantities, Draws)> {
+        let chains: Vec<ChainDraws> = self
             .chains
             .into_iter()
-            .map(|m| m.into_inner().map(|c| c.rows).map_err(|_| Error::Other("a chain writer panicked".into())))
+            .map(|m| m.into_inner().map(|c| c.draws).map_err(|_| Error::Other("a chain writer panicked".into())))
             .collect::<Result<_>>()?;
-        summarize_rows(&self.names, &rows)
+        let rows: Vec<&[Vec<f64>]> = chains.iter().map(|c| c.rows.as_slice()).collect();
+        let quantities = summarize_rows(&self.names, &rows)?;
+        Ok((quantities, Draws { dim: self.target.dim(), names: self.names, chains }))
     }
 }

@@ -131,10 +131,7 @@ pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> 
     let target = build_target(registry, &cfg.target.name, &cfg.target.params.clone().into_iter().collect())?;
     let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
     flow.set_params(&c.params).context("loading the flow parameters")?;
-    let eval_cfg =
-        EvalConfig { samples: req.samples, ais: ais_config(&c, req.ais_steps, registry)?, ..Default::default() };
-    let mut r = rng::stream(req.seed, 0);
-    let eval = evaluate_flow(&flow, target.as_ref(), &eval_cfg, registry, &mut r).context("evaluating the flow")?;
+    let eval = evaluate_checkpoint(&c, &flow, target.as_ref(), req, registry)?;
     let estimate = Estimate {
         eval,
         target: cfg.target.name.clone(),
@@ -147,6 +144,20 @@ pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> 
     std::fs::write(dir.join(ESTIMATE_FILE), &text)
         .with_context(|| format!("writing {ESTIMATE_FILE} in {}", dir.display()))?;
     Ok(estimate)
+}
+
+/// The figures of `bootflow estimate` for the flow of checkpoint `c` (with `c`'s parameters or
+/// others) on `target`: `req.samples`, `req.ais_steps` and `req.seed` are used, `req.flow` is not.
+pub fn evaluate_checkpoint(
+    c: &Checkpoint,
+    flow: &Flow,
+    target: &dyn Target,
+    req: &EstimateRequest,
+    registry: &Registry,
+) -> Result<FlowEval> {
+    let eval_cfg = EvalConfig { samples: req.samples, ais: ais_config(c, req.ais_steps, registry)?, ..Default::default() };
+    let mut r = rng::stream(req.seed, 0);
+    evaluate_flow(flow, target, &eval_cfg, registry, &mut r).context("evaluating the flow")
 }
 
 /// The evaluation of a freshly trained flow as a run spec's `[evaluate]` says (stream 1 of the

@@ -17,12 +17,12 @@ use std::path::Path;
 
 use serde_json::json;
 
-pub use estimate::{Estimate, EstimateRequest, estimate};
+pub use estimate::{Estimate, EstimateRequest, estimate, evaluate_checkpoint};
 pub use progress::{Counter, Event, Quiet, RunProgress};
-pub use sample::{Method, SampleRequest, sample};
+pub use sample::{Method, SampleRequest, Sampled, Sizes, load_flow, sample, sample_with};
 pub use spec::RunSpec;
 pub use target::build_target;
-pub use train::{Start, TrainSummary, holds_run, train};
+pub use train::{CONFIG_FILE, Start, TrainSummary, holds_run, run_trainer, train, write_config, write_summary};
 
 use crate::Registry;
 use crate::diagnostics::eval::FlowEval;

@@ -14,7 +14,7 @@ use crate::mcmc::ais::{Annealer, Spacing};
 use crate::mcmc::chains::{ChainConfig, run_chains};
 use crate::mcmc::mis::{MisConfig, Proposal, run_mis};
 use crate::model::density::FlowDensity;
-use crate::output::chain_sink::ChainSink;
+use crate::output::chain_sink::{ChainSink, Draws};
 use crate::output::summary::{ImportanceSummary, Summary};
 use crate::run::progress::{Event, RunProgress};
 use crate::run::sets::parse_set;
@@ -141,7 +141,7 @@ pub fn load_flow(registry: &Registry, path: &Path) -> Result<Flow> {
 }
 
 /// Checks the sizes before anything is written.
-fn check_sizes(req: &SampleRequest) -> Result<()> {
+fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
     let fail = |msg: String| Err(Error::Other(msg));
     let sizes = &req.sizes;
     if sizes.chains == 0 {
@@ -153,9 +153,9 @@ fn check_sizes(req: &SampleRequest) -> Result<()> {
     if !(sizes.init_scale.is_finite() && sizes.init_scale >= 0.0) {
         return fail(format!("--init-scale must be finite and >= 0, got {}", sizes.init_scale));
     }
-    match (req.method, &req.flow) {
-        (Method::Mis | Method::MisAis, None) => fail(format!("--method {} needs --flow CHECKPOINT", req.method.name())),
-        (Method::Hmc | Method::Rwm, Some(_)) => fail("--flow is only used by --method mis / mis-ais".into()),
+    match (req.method, has_flow) {
+        (Method::Mis | Method::MisAis, false) => fail(format!("--method {} needs --flow CHECKPOINT", req.method.name())),
+        (Method::Hmc | Method::Rwm, true) => fail("--flow is only used by --method mis / mis-ais".into()),
         _ => Ok(()),
     }
 }
@@ -171,12 +171,37 @@ fn build_kernel(registry: &Registry, name: &str, target: &dyn Target, cfg: &Valu
     Ok(kernel)
 }
 
+/// The outcome of a sampling run: its summary and every draw.
+#[derive(Clone, Debug)]
+pub struct Sampled {
+    /// The summary (as written to `summary.json`).
+    pub summary: Summary,
+    /// Every chain's draws.
+    pub draws: Draws,
+}
+
 /// Runs `bootflow sample`: builds the target (and kernel, and flow), runs the chains into `out`
 /// (created if needed) and writes `summary.json` there; returns the summary.
 pub fn sample(req: &SampleRequest, out: &Path, registry: &Registry, progress: &dyn RunProgress) -> Result<Summary> {
-    check_sizes(req)?;
+    check_sizes(req, req.flow.is_some())?;
+    let target = build_target(registry, &req.target, &parse_params(&req.target_sets)?)?;
+    let flow = req.flow.as_deref().map(|p| load_flow(registry, p)).transpose()?;
+    Ok(sample_with(req, target.as_ref(), flow.as_ref(), Some(out), registry, progress)?.summary)
+}
+
+/// Runs the chains of `req` on a target (and flow) the caller built: `req.target` and
+/// `req.flow` are only recorded. With `out`, writes the chain files and `summary.json` there;
+/// either way returns the summary and the draws.
+pub fn sample_with(
+    req: &SampleRequest,
+    target: &dyn Target,
+    flow: Option<&Flow>,
+    out: Option<&Path>,
+    registry: &Registry,
+    progress: &dyn RunProgress,
+) -> Result<Sampled> {
+    check_sizes(req, flow.is_some())?;
     let params = parse_params(&req.target_sets)?;
-    let target = build_target(registry, &req.target, &params)?;
     let kernel_name = match req.method {
         Method::Hmc | Method::Rwm => req.method.name().to_string(),
         Method::Mis => String::new(),
@@ -191,10 +216,9 @@ pub fn sample(req: &SampleRequest, out: &Path, registry: &Registry, progress: &d
         }
         None
     } else {
-        Some(build_kernel(registry, &kernel_name, target.as_ref(), &kcfg)?)
+        Some(build_kernel(registry, &kernel_name, target, &kcfg)?)
     };
-    let flow = req.flow.as_deref().map(|p| load_flow(registry, p)).transpose()?;
-    if let Some(f) = &flow
+    if let Some(f) = flow
         && f.dim() != target.dim()
     {
         return Err(Error::Other(format!(
@@ -219,18 +243,22 @@ pub fn sample(req: &SampleRequest, out: &Path, registry: &Registry, progress: &d
         "ais_steps": (req.method == Method::MisAis).then_some(req.ais_steps),
     });
     let plan = Plan { method: req.method.name().to_string(), sizes, config };
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let summary = match (req.method, kernel, flow) {
-        (Method::Hmc | Method::Rwm, Some(mut k), _) => with_kernel(k.as_mut(), target.as_ref(), &plan, out, progress)?,
-        (Method::Mis, _, Some(f)) => with_flow(&f, target.as_ref(), None, &plan, out, progress)?,
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    }
+    let sampled = match (req.method, kernel, flow) {
+        (Method::Hmc | Method::Rwm, Some(mut k), _) => with_kernel(k.as_mut(), target, &plan, out, progress)?,
+        (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
         (Method::MisAis, Some(k), Some(f)) => {
             let ais = AisRefinement { kernel: k.as_ref(), n_intermediate: req.ais_steps, spacing: Spacing::Linear };
-            with_flow(&f, target.as_ref(), Some(&ais), &plan, out, progress)?
+            with_flow(f, target, Some(&ais), &plan, out, progress)?
         }
         _ => unreachable!("check_sizes and the kernel choice cover every method"),
     };
-    summary.write_atomic(&out.join(SUMMARY_FILE))?;
-    Ok(summary)
+    if let Some(out) = out {
+        sampled.summary.write_atomic(&out.join(SUMMARY_FILE))?;
+    }
+    Ok(sampled)
 }
 
 /// The MIS (or MIS-AIS) chains of `bootflow run` with its freshly trained flow, into `dir`.
@@ -248,22 +276,23 @@ pub(crate) fn sample_trained(
     let sizes = Sizes { chains: s.chains, draws: s.draws, warmup: 0, seed: spec.train.seed, init_scale: 1.0 };
     let plan = Plan { method: s.method.clone(), sizes, config };
     if s.method == "mis" {
-        return with_flow(flow, target, None, &plan, dir, progress);
+        return Ok(with_flow(flow, target, None, &plan, Some(dir), progress)?.summary);
     }
     let name = if target.has_grad() && registry.kernels.contains_key("hmc") { "hmc" } else { "rwm" };
     let kernel = registry.kernel(name, flow.dim(), &kernel_config(name, &[])?)?;
     let ais = AisRefinement { kernel: kernel.as_ref(), n_intermediate: s.ais_steps, spacing: Spacing::Linear };
-    with_flow(flow, target, Some(&ais), &plan, dir, progress)
+    Ok(with_flow(flow, target, Some(&ais), &plan, Some(dir), progress)?.summary)
 }
 
-/// Runs `plan.chains` chains of `kernel` on `target` (warm-up with adaptation, then draws).
+/// Runs `plan.chains` chains of `kernel` on `target` (warm-up with adaptation, then draws),
+/// writing the chain files into `out` when given.
 pub fn with_kernel(
     kernel: &mut dyn Kernel,
     target: &dyn Target,
     plan: &Plan,
-    out: &Path,
+    out: Option<&Path>,
     progress: &dyn RunProgress,
-) -> Result<Summary> {
+) -> Result<Sampled> {
     let s = &plan.sizes;
     let (started, sink) = open_chains(target, plan, out)?;
     let cfg = ChainConfig { n_chains: s.chains, n_warmup: s.warmup, n_draws: s.draws, init_scale: s.init_scale };
@@ -280,10 +309,10 @@ pub fn with_kernel(
     })
     .context("sampling")?;
     counter.finish();
-    let mut summary = chain_summary(plan, started, run.mean_accept, sink)?;
+    let (mut summary, draws) = chain_summary(plan, started, run.mean_accept, sink)?;
     let tuning: serde_json::Map<String, Value> = run.tuning.into_iter().map(|(k, v)| (k, json!(v))).collect();
     summary.extra.insert("tuning".into(), Value::Object(tuning));
-    Ok(summary)
+    Ok(Sampled { summary, draws })
 }
 
 /// Annealing from the flow to the target that refines each MIS proposal (`mis-ais`).
@@ -297,15 +326,16 @@ pub struct AisRefinement<'a> {
 }
 
 /// Runs `plan.chains` MIS chains with `flow` as proposal (refined by AIS when `ais` is given), and
-/// estimates the importance weights' ESS and `log Z` from `chains x draws` fresh proposals.
+/// estimates the importance weights' ESS and `log Z` from `chains x draws` fresh proposals;
+/// writes the chain files into `out` when given.
 pub fn with_flow(
     flow: &Flow,
     target: &dyn Target,
     ais: Option<&AisRefinement<'_>>,
     plan: &Plan,
-    out: &Path,
+    out: Option<&Path>,
     progress: &dyn RunProgress,
-) -> Result<Summary> {
+) -> Result<Sampled> {
     let (started, sink) = open_chains(target, plan, out)?;
     let s = &plan.sizes;
     let proposal = match ais {
@@ -322,28 +352,29 @@ pub fn with_flow(
     .context("sampling")?;
     counter.finish();
     let log_w = fresh_log_weights(flow, target, ais, s.chains * s.draws, s.seed)?;
-    let mut summary = chain_summary(plan, started, res.acceptance, sink)?;
+    let (mut summary, draws) = chain_summary(plan, started, res.acceptance, sink)?;
     summary.importance = Some(ImportanceSummary::from_log_weights(&log_w).context("importance weights")?);
-    Ok(summary)
+    Ok(Sampled { summary, draws })
 }
 
-/// The start time and the chain files of `plan`'s run in `out`.
-fn open_chains<'a>(target: &'a dyn Target, plan: &Plan, out: &Path) -> Result<(Instant, ChainSink<'a>)> {
+/// The start time and the chain files (in `out`, if given) of `plan`'s run.
+fn open_chains<'a>(target: &'a dyn Target, plan: &Plan, out: Option<&Path>) -> Result<(Instant, ChainSink<'a>)> {
     let started = Instant::now();
     let s = &plan.sizes;
     let sink = ChainSink::create(out, target, &plan.method, s.seed, s.chains, s.draws, &plan.config)?;
     Ok((started, sink))
 }
 
-/// The summary of finished chains: sizes, time since `started`, acceptance, every quantity and
-/// the config.
-fn chain_summary(plan: &Plan, started: Instant, acceptance: f64, sink: ChainSink<'_>) -> Result<Summary> {
+/// The summary of finished chains (sizes, time since `started`, acceptance, every quantity and
+/// the config) and their draws.
+fn chain_summary(plan: &Plan, started: Instant, acceptance: f64, sink: ChainSink<'_>) -> Result<(Summary, Draws)> {
     let s = &plan.sizes;
     let mut summary = Summary::new(&plan.method, s.chains, s.draws, s.seed, started.elapsed().as_secs_f64());
     summary.acceptance = Some(acceptance);
-    summary.quantities = sink.summarize()?;
+    let (quantities, draws) = sink.finish()?;
+    summary.quantities = quantities;
     summary.extra.insert("config".into(), plan.config.clone());
-    Ok(summary)
+    Ok((summary, draws))
 }
 
 /// Log importance weights of `n` fresh proposals, made exactly as MIS makes them. The chains'

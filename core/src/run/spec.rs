@@ -82,8 +82,9 @@ impl RunSpec {
         Self::from_table(load_table(path, sets)?, &path.display().to_string())
     }
 
-    /// Splits a config table into its sections and checks them; `origin` names it in errors.
-    fn from_table(table: Value, origin: &str) -> Result<Self> {
+    /// Reads a run spec from a config table (TOML read as JSON, overrides applied); `origin`
+    /// names it in errors.
+    pub fn from_table(table: Value, origin: &str) -> Result<Self> {
         let mut rest = table.clone();
         let map = rest.as_object_mut().ok_or_else(|| Error::Other("a run config is a table".into()))?;
         let section = |v: Option<Value>, name: &str| -> Result<Value> {

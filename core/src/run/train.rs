@@ -39,7 +39,8 @@ pub struct TrainSummary {
 }
 
 impl TrainSummary {
-    fn of(c: &Checkpoint) -> Self {
+    /// The summary of the run a checkpoint holds.
+    pub fn of(c: &Checkpoint) -> Self {
         Self { steps: c.step, skipped_steps: c.skipped_steps, seconds: c.elapsed_seconds, n_params: c.params.len() }
     }
 }
@@ -50,7 +51,7 @@ pub fn holds_run(dir: &Path) -> bool {
 }
 
 /// Creates `dir` and writes `config` into it as `config.toml`.
-pub(crate) fn write_config(dir: &Path, config: &impl Serialize) -> Result<()> {
+pub fn write_config(dir: &Path, config: &impl Serialize) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = toml::to_string(config).context("writing the config")?;
     std::fs::write(dir.join(CONFIG_FILE), text).with_context(|| format!("writing {}", dir.display()))
@@ -78,6 +79,12 @@ pub fn train(
         }
     };
     let summary = run_trainer(&mut trainer, progress)?;
+    write_summary(out, &summary)?;
+    Ok(summary)
+}
+
+/// Writes a training run's `summary.json` into `out`.
+pub fn write_summary(out: &Path, summary: &TrainSummary) -> Result<()> {
     let json = json!({
         "steps": summary.steps,
         "skipped_steps": summary.skipped_steps,
@@ -85,12 +92,11 @@ pub fn train(
         "n_params": summary.n_params,
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Bug(format!("summary JSON: {e}")))?;
-    std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))?;
-    Ok(summary)
+    std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))
 }
 
 /// Runs the training loop with the front end's observer, if any.
-pub(crate) fn run_trainer(trainer: &mut Trainer, progress: &dyn RunProgress) -> Result<TrainSummary> {
+pub fn run_trainer(trainer: &mut Trainer, progress: &dyn RunProgress) -> Result<TrainSummary> {
     if let Some(observer) = progress.training() {
         trainer.observe(observer);
     }

@@ -39,6 +39,11 @@ impl Progress<'_> {
 pub trait Observer: Send {
     /// Called every `log_every` steps.
     fn on_log(&mut self, progress: &Progress) -> Result<()>;
+    /// Called after every step, with the steps taken so far (where a front end checks for an
+    /// interrupt).
+    fn on_step(&mut self, _step: u64) -> Result<()> {
+        Ok(())
+    }
     /// Called with each checkpoint.
     fn on_checkpoint(&mut self, _checkpoint: &Checkpoint) -> Result<()> {
         Ok(())

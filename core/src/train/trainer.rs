@@ -6,6 +6,8 @@
 //! post-update hook are left untouched. Everything else an objective reports is an error.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::diagnostics::eval::{EvalConfig, evaluate_flow};
@@ -52,6 +54,7 @@ pub struct Trainer {
     elapsed: f64,
     last_checkpoint: Option<u64>,
     observers: Vec<Box<dyn Observer>>,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl Trainer {
@@ -87,6 +90,7 @@ impl Trainer {
             elapsed: 0.0,
             last_checkpoint: None,
             observers: Vec::new(),
+            stop: None,
         })
     }
 
@@ -154,14 +158,26 @@ impl Trainer {
         self.train.steps = steps;
     }
 
+    /// Makes [`Trainer::run`] stop after the step during which `flag` becomes true (an interrupt
+    /// from the front end), with its final checkpoint.
+    pub fn stop_when_set(&mut self, flag: Arc<AtomicBool>) {
+        self.stop = Some(flag);
+    }
+
+    /// Whether the front end asked the run to stop.
+    pub fn stop_requested(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     /// Whether `train.max_seconds` of training time are spent.
     pub fn out_of_time(&self) -> bool {
         self.train.max_seconds.is_some_and(|m| self.elapsed >= m)
     }
 
-    /// Trains until `train.steps` (or `train.max_seconds`) and writes a final checkpoint.
+    /// Trains until `train.steps` (or `train.max_seconds`, or a stop request) and writes a final
+    /// checkpoint.
     pub fn run(&mut self) -> Result<()> {
-        while self.step < self.train.steps && !self.out_of_time() {
+        while self.step < self.train.steps && !self.out_of_time() && !self.stop_requested() {
             self.step_once()?;
         }
         if self.last_checkpoint != Some(self.step) {
@@ -198,6 +214,9 @@ impl Trainer {
         };
         self.step += 1;
         self.elapsed += start.elapsed().as_secs_f64();
+        for o in &mut self.observers {
+            o.on_step(self.step)?;
+        }
         if self.step.is_multiple_of(self.train.log_every) {
             let p = Progress {
                 step: self.step,
