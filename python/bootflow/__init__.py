@@ -167,11 +167,12 @@ def train(config: Mapping[str, Any] | str | os.PathLike, target: Target | None =
     existing run there is refused. Ctrl-C stops after the current step with a checkpoint and returns
     the run with ``interrupted`` set (and a warning).
     """
-    cfg = os.fspath(config) if isinstance(config, (str, os.PathLike)) else _json(dict(config))
+    is_path = isinstance(config, (str, os.PathLike))
+    cfg = os.fspath(config) if is_path else _json(dict(config))
     bars = _Bars(progress)
     try:
         flow, metrics, evals, summary, interrupted = _native.train(
-            cfg, _json(dict(overrides or {})), target, None if out is None else os.fspath(out), bars
+            cfg, is_path, _json(dict(overrides or {})), target, None if out is None else os.fspath(out), bars
         )
     finally:
         bars.close()

@@ -18,12 +18,6 @@ pub fn batch_to_numpy<'py>(py: Python<'py>, b: Batch) -> PyResult<Bound<'py, PyA
     to_numpy(py, b.data.into(), &[n, d])
 }
 
-/// A batch as a copied `(n, dim)` array (for arrays handed to user code, which may keep them).
-pub fn batch_copy_to_numpy<'py>(py: Python<'py>, b: &Batch) -> PyResult<Bound<'py, PyAny>> {
-    let (d, n) = b.shape();
-    Ok(PyArray1::from_slice(py, b.as_slice()).reshape([n, d])?.into_any())
-}
-
 /// Reads a float64 array of exactly `shape` into `out` (any memory layout); `what` names the
 /// array in the error.
 pub fn read_f64(obj: &Bound<'_, PyAny>, shape: &[usize], out: &mut [f64], what: &str) -> PyResult<()> {
@@ -74,7 +68,10 @@ pub fn batch_from_numpy(obj: &Bound<'_, PyAny>, dim: usize) -> PyResult<Batch> {
         [n, d] if *d == dim => *n,
         [d] if *d == dim => 1,
         s => {
-            return Err(PyValueError::new_err(format!("points must have shape (n, {dim}), got shape {}", shape_text(s))));
+            return Err(PyValueError::new_err(format!(
+                "points must have shape (n, {dim}), got shape {}",
+                shape_text(s)
+            )));
         }
     };
     let mut b = Batch::zeros(dim, n);

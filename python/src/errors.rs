@@ -9,7 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 create_exception!(
-    _native,
+    bootflow,
     BootflowError,
     PyValueError,
     "An error reported by bootflow: a bad config or argument, or a failure while running."

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bootflow_core::run::{EstimateRequest, Method, SampleRequest, Sizes, evaluate_checkpoint, holds_run, sample_with};
 use bootflow_core::run::{CONFIG_FILE, RunSpec, build_target};
+use bootflow_core::run::{EstimateRequest, Method, SampleRequest, Sizes, evaluate_checkpoint, holds_run, sample_with};
 use bootflow_core::{Error, chain_path};
 use pyo3::exceptions::{PyFileExistsError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -29,9 +29,7 @@ fn method(name: &str) -> PyResult<Method> {
         "mis" => Method::Mis,
         "mis-ais" => Method::MisAis,
         other => {
-            return Err(PyValueError::new_err(format!(
-                "method '{other}': expected 'hmc', 'rwm', 'mis' or 'mis-ais'"
-            )));
+            return Err(PyValueError::new_err(format!("method '{other}': expected 'hmc', 'rwm', 'mis' or 'mis-ais'")));
         }
     })
 }

@@ -3,8 +3,8 @@
 //! batch bootflow asks for (from whichever thread asks; each call takes the GIL).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bootflow_core::run::build_target;
 use bootflow_core::{Batch, Error, Rng, Target as CoreTarget, rng};
@@ -12,7 +12,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::Value;
 
-use crate::arrays::{batch_copy_to_numpy, batch_from_numpy, batch_to_numpy, read_f64, to_numpy};
+use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+
+use crate::arrays::{batch_from_numpy, batch_to_numpy, read_f64, to_numpy};
 use crate::errors::{Parked, bootflow_err, chain, parse_json, to_py};
 use crate::registry::registry;
 
@@ -112,6 +114,34 @@ impl Target {
         Ok((to_numpy(py, out, &[n])?, batch_to_numpy(py, grad)?))
     }
 
+    /// Mean seconds per evaluation of the target on the batch `x` (shape `(n, dim)`) as bootflow
+    /// makes it during training and sampling (value, and gradient when `grad`), over `repeats`
+    /// calls: the cost of a Python target with the package's own work included.
+    #[pyo3(signature = (x, repeats = 100, grad = true))]
+    fn time_eval(&self, py: Python<'_>, x: &Bound<'_, PyAny>, repeats: usize, grad: bool) -> PyResult<f64> {
+        if grad && !self.inner.has_grad() {
+            return Err(bootflow_err("this target does not provide its gradient"));
+        }
+        let b = batch_from_numpy(x, self.inner.dim())?;
+        let inner = &self.inner;
+        let seconds = py
+            .detach(|| {
+                let mut out = vec![0.0; b.ncols()];
+                let mut g = Batch::zeros(b.nrows(), b.ncols());
+                let start = std::time::Instant::now();
+                for _ in 0..repeats.max(1) {
+                    if grad {
+                        inner.log_prob_grad_batch(&b, &mut out, &mut g)?;
+                    } else {
+                        inner.log_prob_batch(&b, &mut out)?;
+                    }
+                }
+                Ok(start.elapsed().as_secs_f64() / repeats.max(1) as f64)
+            })
+            .map_err(|e| self.error(e))?;
+        Ok(seconds)
+    }
+
     /// `n` exact draws from the target's own sampler (targets with `has_sampler`), `(n, dim)`.
     #[pyo3(signature = (n, seed = 0))]
     fn sample<'py>(&self, py: Python<'py>, n: usize, seed: u64) -> PyResult<Bound<'py, PyAny>> {
@@ -159,7 +189,14 @@ pub fn target(
             return Err(PyTypeError::new_err("grad must be a callable grad(x) -> (n, dim) array"));
         }
         let parked = Arc::new(Parked::default());
-        let inner = Callable { dim, log_prob: spec.clone().unbind(), grad, parked: parked.clone(), calls: 0.into() };
+        let inner = Callable {
+            dim,
+            log_prob: spec.clone().unbind(),
+            grad,
+            parked: parked.clone(),
+            calls: 0.into(),
+            scratch: Mutex::new(None),
+        };
         return Ok(Target { inner: Arc::new(inner), spec: Value::Null, parked });
     }
     if grad.is_some() {
@@ -248,6 +285,9 @@ struct Callable {
     parked: Arc<Parked>,
     /// Batches handed to Python so far (named in errors).
     calls: AtomicU64,
+    /// The array last handed to Python as `x`, refilled for the next batch of the same size when
+    /// nothing kept a reference to it (saves an allocation per call and keeps it in cache).
+    scratch: Mutex<Option<Py<PyArray2<f64>>>>,
 }
 
 impl Callable {
@@ -258,12 +298,19 @@ impl Callable {
         let batch = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
         Python::attach(|py| {
             let result = (|| -> PyResult<()> {
-                let arr = batch_copy_to_numpy(py, x)?;
-                let values = self.log_prob.bind(py).call1((&arr,))?;
-                read_f64(&values, &[n], out, "log_prob(x)")?;
+                let arr = self.input(py, x)?;
+                {
+                    let values = self.log_prob.bind(py).call1((&arr,))?;
+                    read_f64(&values, &[n], out, "log_prob(x)")?;
+                }
                 if let (Some(g), Some(grad_out)) = (&self.grad, grad_out) {
                     let grads = g.bind(py).call1((&arr,))?;
                     read_f64(&grads, &[n, self.dim], grad_out.as_mut_slice(), "grad(x)")?;
+                }
+                // SAFETY: `arr` is a live object; reading its count has no other effect.
+                let only_ours = unsafe { pyo3::ffi::Py_REFCNT(arr.as_ptr()) } == 1;
+                if only_ours && let Ok(mut slot) = self.scratch.lock() {
+                    *slot = Some(arr.unbind());
                 }
                 Ok(())
             })();
@@ -276,6 +323,22 @@ impl Callable {
                 Error::Other(format!("{what} ({note})"))
             })
         })
+    }
+}
+
+impl Callable {
+    /// `x` as a `(n, dim)` array: the scratch array when it has that shape, else a new one.
+    fn input<'py>(&self, py: Python<'py>, x: &Batch) -> PyResult<Bound<'py, PyArray2<f64>>> {
+        let (d, n) = x.shape();
+        let kept = self.scratch.lock().ok().and_then(|mut s| s.take()).map(|a| a.into_bound(py));
+        let arr = match kept {
+            Some(a) if a.shape() == [n, d] => a,
+            _ => PyArray2::zeros(py, [n, d], false),
+        };
+        let mut view = arr.try_readwrite()?;
+        view.as_slice_mut()?.copy_from_slice(x.as_slice());
+        drop(view);
+        Ok(arr)
     }
 }
 

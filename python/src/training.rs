@@ -1,13 +1,13 @@
 //! `bootflow.train`: the CLI's `train` from a config dict or TOML file, with overrides, on a
 //! named target or one made in Python; the same run directory when `out` is given.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bootflow_core::FlowEval;
+use bootflow_core::run::sets::set_path;
 use bootflow_core::run::spec::load_table;
 use bootflow_core::run::{RunSpec, TrainSummary, build_target, holds_run, write_config, write_summary};
-use bootflow_core::run::sets::set_path;
 use bootflow_core::{Observer, Trainer, TrainingProgress};
 use pyo3::exceptions::{PyFileExistsError, PyTypeError};
 use pyo3::prelude::*;
@@ -78,25 +78,24 @@ impl Observer for Recorder {
     }
 }
 
-/// Trains a flow. `config` is a TOML path or JSON text of the config table; `overrides` JSON
-/// of dotted keys. Returns the flow, the logged metrics and evaluations (JSON of columns), the
+/// Trains a flow. `config` is a TOML file's path (`config_is_path`) or JSON text of the config
+/// table; `overrides` JSON of dotted keys. Returns the flow, the logged metrics and evaluations (JSON of columns), the
 /// summary (JSON) and whether Ctrl-C stopped the run.
 #[pyfunction]
-#[pyo3(signature = (config, overrides, target = None, out = None, progress = None))]
+#[pyo3(signature = (config, config_is_path, overrides, target = None, out = None, progress = None))]
 pub fn train(
     py: Python<'_>,
-    config: &Bound<'_, PyAny>,
+    config: &str,
+    config_is_path: bool,
     overrides: &str,
     target: Option<&Target>,
     out: Option<PathBuf>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Flow, String, String, String, bool)> {
-    let (mut table, origin) = if let Ok(path) = config.extract::<PathBuf>() {
-        (load_table(&path, &[]).map_err(|e| bootflow_err(chain(&e)))?, path.display().to_string())
-    } else if let Ok(text) = config.extract::<String>() {
-        (parse_json("config", &text)?, "the config dict".to_string())
+    let (mut table, origin) = if config_is_path {
+        (load_table(Path::new(config), &[]).map_err(|e| bootflow_err(chain(&e)))?, config.to_string())
     } else {
-        return Err(PyTypeError::new_err("config must be a dict or the path of a TOML file"));
+        (parse_json("config", config)?, "the config dict".to_string())
     };
     let Value::Object(sets) = parse_json("overrides", overrides)? else {
         return Err(PyTypeError::new_err("overrides must be a dict of dotted keys"));

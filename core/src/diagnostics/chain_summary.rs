@@ -46,7 +46,8 @@ pub fn summarize_rows<R: AsRef<[Vec<f64>]> + Sync>(names: &[String], rows: &[R])
     let summaries = (0..names.len())
         .into_par_iter()
         .map(|k| {
-            let series: Vec<Vec<f64>> = rows.iter().map(|chain| chain.as_ref().iter().map(|r| r[k]).collect()).collect();
+            let series: Vec<Vec<f64>> =
+                rows.iter().map(|chain| chain.as_ref().iter().map(|r| r[k]).collect()).collect();
             summarize_quantity(&series)
         })
         .collect::<Result<Vec<_>>>()?;

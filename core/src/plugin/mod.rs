@@ -60,5 +60,5 @@ pub mod host;
 pub mod search;
 mod tables;
 
-pub use host::{Kind, LoadError, Plugin, Provided, load};
+pub use host::{Kind, LoadError, Plugin, Provided, linked, load};
 pub use search::{Discovery, Refused, SearchDir, discover, search_path};

@@ -155,7 +155,8 @@ pub fn evaluate_checkpoint(
     req: &EstimateRequest,
     registry: &Registry,
 ) -> Result<FlowEval> {
-    let eval_cfg = EvalConfig { samples: req.samples, ais: ais_config(c, req.ais_steps, registry)?, ..Default::default() };
+    let eval_cfg =
+        EvalConfig { samples: req.samples, ais: ais_config(c, req.ais_steps, registry)?, ..Default::default() };
     let mut r = rng::stream(req.seed, 0);
     evaluate_flow(flow, target, &eval_cfg, registry, &mut r).context("evaluating the flow")
 }

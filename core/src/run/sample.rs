@@ -154,7 +154,9 @@ fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
         return fail(format!("--init-scale must be finite and >= 0, got {}", sizes.init_scale));
     }
     match (req.method, has_flow) {
-        (Method::Mis | Method::MisAis, false) => fail(format!("--method {} needs --flow CHECKPOINT", req.method.name())),
+        (Method::Mis | Method::MisAis, false) => {
+            fail(format!("--method {} needs --flow CHECKPOINT", req.method.name()))
+        }
         (Method::Hmc | Method::Rwm, true) => fail("--flow is only used by --method mis / mis-ais".into()),
         _ => Ok(()),
     }

@@ -31,18 +31,18 @@ use crate::registry::{LayerContext, Registry};
 /// (with any `Source`: the host records the library path). The version is the crate's
 /// `CARGO_PKG_VERSION`. Invoke it once per crate, at the crate root or in any module.
 ///
-/// The items exist only with the invoking crate's cargo feature `export` (declare
+/// The entry symbol exists only with the invoking crate's cargo feature `export` (declare
 /// `export = []` and make it a default feature): a crate that links several plugin crates as
-/// rlibs turns it off for them, so that one binary holds one entry symbol.
+/// rlibs turns it off for them, so that one binary holds no entry symbol of theirs. It uses them
+/// through the same header under a crate-local name, `BOOTFLOW_PLUGIN_HEADER`, which the macro
+/// always defines, with [`plugin::linked`](crate::plugin::linked).
 #[macro_export]
 macro_rules! export_plugin {
     (name = $name:literal, register = $register:path $(,)?) => {
-        #[cfg(feature = "export")]
         #[doc(hidden)]
         static __BOOTFLOW_PLUGIN_STATE: $crate::plugin::export::PluginState =
             $crate::plugin::export::PluginState::new();
 
-        #[cfg(feature = "export")]
         #[doc(hidden)]
         unsafe extern "C" fn __bootflow_plugin_factories(
             out: *mut $crate::plugin::abi::FactoryList,
@@ -52,7 +52,6 @@ macro_rules! export_plugin {
             unsafe { __BOOTFLOW_PLUGIN_STATE.factories($register, out, err) }
         }
 
-        #[cfg(feature = "export")]
         #[doc(hidden)]
         unsafe extern "C" fn __bootflow_plugin_create(
             req: *const $crate::plugin::abi::CreateRequest,
@@ -63,6 +62,18 @@ macro_rules! export_plugin {
             unsafe { __BOOTFLOW_PLUGIN_STATE.create($register, req, out, err) }
         }
 
+        /// The plugin's header, for a binary that links this crate and uses it through its C
+        /// tables (`bootflow_core::plugin::linked`).
+        pub static BOOTFLOW_PLUGIN_HEADER: $crate::plugin::abi::Header = $crate::plugin::abi::Header {
+            abi_version: $crate::plugin::abi::ABI_VERSION,
+            header_size: ::core::mem::size_of::<$crate::plugin::abi::Header>() as u32,
+            name: $crate::plugin::abi::Str::new($name),
+            version: $crate::plugin::abi::Str::new(env!("CARGO_PKG_VERSION")),
+            factories: __bootflow_plugin_factories,
+            create: __bootflow_plugin_create,
+        };
+
+        // The entry symbol the host looks up in a loaded library: the same header.
         #[cfg(feature = "export")]
         #[doc(hidden)]
         #[unsafe(no_mangle)]

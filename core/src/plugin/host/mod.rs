@@ -27,17 +27,18 @@ pub use target::PluginTarget;
 
 use handle::Handle;
 
-/// An open plugin library and its checked header.
+/// An open plugin library (or a plugin linked into this binary) and its checked header.
 pub(crate) struct Library {
     header: *const Header,
     /// Plugin name, for error messages.
     name: String,
-    // Last field: dropped (closed) after everything above.
-    _lib: libloading::Library,
+    // Last field: dropped (closed) after everything above; `None` for a linked plugin.
+    _lib: Option<libloading::Library>,
 }
 
 // SAFETY: the header is immutable static data of the library, which stays open while `self`
-// lives; `libloading::Library` is `Send + Sync`.
+// lives (a linked plugin's header is a `'static` of this binary); `libloading::Library` is
+// `Send + Sync`.
 unsafe impl Send for Library {}
 // SAFETY: as for `Send`: the header is never written.
 unsafe impl Sync for Library {}
@@ -186,9 +187,23 @@ pub fn load(path: &Path) -> std::result::Result<Plugin, LoadError> {
     let name = unsafe { h.name.to_string_lossy() };
     // SAFETY: as for the name.
     let version = unsafe { h.version.to_string_lossy() };
-    let lib = Arc::new(Library { header, name: name.clone(), _lib: lib });
+    let lib = Arc::new(Library { header, name: name.clone(), _lib: Some(lib) });
     let provides = factories(&lib).map_err(|e| LoadError::Invalid(e.to_string()))?;
     Ok(Plugin { path: path.to_path_buf(), name, version, abi: ABI_VERSION, provides, lib })
+}
+
+/// A plugin crate linked into this binary as an rlib (its `export` feature off), used through
+/// the same C tables as when it is loaded from a library, so that it computes the same bits:
+/// `header` is the crate's `BOOTFLOW_PLUGIN_HEADER`. Its factories are registered with
+/// `Source::Plugin("<linked>/NAME")`.
+pub fn linked(header: &'static Header) -> std::result::Result<Plugin, LoadError> {
+    check_prefix(HeaderPrefix { abi_version: header.abi_version, header_size: header.header_size })?;
+    // SAFETY: the header's texts are static data of this binary.
+    let (name, version) = unsafe { (header.name.to_string_lossy(), header.version.to_string_lossy()) };
+    let lib = Arc::new(Library { header, name: name.clone(), _lib: None });
+    let provides = factories(&lib).map_err(|e| LoadError::Invalid(e.to_string()))?;
+    let path = PathBuf::from(format!("<linked>/{name}"));
+    Ok(Plugin { path, name, version, abi: ABI_VERSION, provides, lib })
 }
 
 fn factories(lib: &Library) -> Result<Vec<Provided>> {
