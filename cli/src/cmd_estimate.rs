@@ -112,7 +112,13 @@ mod tests {
         )
         .unwrap();
         let out = dir.join("out");
-        let targs = crate::cmd_train::TrainArgs { config, out: Some(out.clone()), resume: false, sets: vec![] };
+        let targs = crate::cmd_train::TrainArgs {
+            config: Some(config),
+            out: Some(out.clone()),
+            resume: None,
+            force: false,
+            sets: vec![],
+        };
         crate::cmd_train::run(&targs, &reg).unwrap();
         let args =
             EstimateArgs { flow: out.join(CHECKPOINT_FILE), samples: 4000, ais_steps: None, seed: 2, json: true };

@@ -5,19 +5,31 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use bootflow_core::Registry;
-use bootflow_core::run::{self, RunSpec, holds_run};
+use bootflow_core::run::outdir::prepare;
+use bootflow_core::run::resume::resumed_spec;
+use bootflow_core::run::{self, RunSpec, Start};
+use bootflow_core::{CHECKPOINT_FILE, Checkpoint, Error, Registry};
 
+use crate::Interrupted;
 use crate::progress::Stderr;
 
 /// Arguments of `bootflow run`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Run config (TOML): the train config plus optional [evaluate] and [sample] tables.
-    pub config: PathBuf,
-    /// Output directory (default: runs/<config file stem>).
+    /// Run config (TOML): the train config plus optional [evaluate] and [sample] tables. With
+    /// --resume it may be left out (the run directory's config.toml is the config).
+    pub config: Option<PathBuf>,
+    /// Output directory (default: runs/<config file stem>); must be new or empty unless --force.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Continue the training of the run in DIR (default: the output directory) from its
+    /// checkpoint, then evaluate and sample anew; a config file or --set may change only
+    /// train.steps, train.max_seconds, the logging and evaluation intervals, [evaluate] and [sample].
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
+    /// Empty a used output directory first (only if everything in it was written by bootflow).
+    #[arg(long)]
+    pub force: bool,
     /// Override a config value, e.g. --set train.steps=200 or --set sample.chains=8 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -25,12 +37,31 @@ pub struct RunArgs {
 
 /// Runs `bootflow run` with the components in `registry`: the pipeline, then the figures.
 pub fn run(args: &RunArgs, registry: &Registry) -> Result<()> {
-    let spec = RunSpec::from_file(&args.config, &args.sets)?;
-    let out = crate::cmd_train::out_dir(args.out.as_deref(), &args.config);
-    if holds_run(&out) {
-        bail!("{} already holds a run; choose another --out", out.display());
-    }
-    run::run(&spec, &out, registry, &Stderr)?;
+    let (spec, out, start) = match &args.resume {
+        Some(resume) => {
+            let dir = crate::cmd_train::resume_dir(resume.as_deref(), args.out.as_deref(), args.config.as_deref())?;
+            (resumed_spec(&dir, args.config.as_deref(), &args.sets)?, dir, Start::Resume)
+        }
+        None => {
+            let Some(config) = &args.config else { bail!("a run config is needed (or --resume DIR)") };
+            let spec = RunSpec::from_file(config, &args.sets)?;
+            let out = crate::cmd_train::out_dir(args.out.as_deref(), config);
+            prepare(&out, args.force, "--out")?;
+            (spec, out, Start::Fresh)
+        }
+    };
+    match run::run(&spec, &out, start, registry, &Stderr) {
+        Err(Error::Interrupted) => {
+            let step = Checkpoint::read(&out).map(|c| c.step).unwrap_or(0);
+            return Err(Interrupted(format!(
+                "interrupted at step {step}: checkpoint in {} (continue with: bootflow run --resume {})",
+                out.join(CHECKPOINT_FILE).display(),
+                out.display()
+            ))
+            .into());
+        }
+        other => other?,
+    };
     let report = crate::run_plots::draw_run(&out, registry)?;
     print!("{}", crate::plot::summary_text(&report));
     eprintln!("wrote {}", out.display());

@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use bootflow_core::Registry;
+use bootflow_core::run::outdir::prepare;
 use bootflow_core::run::sample::Sizes;
 use bootflow_core::run::{self, SampleRequest};
+use bootflow_core::{Error, Registry};
 use clap::ValueEnum;
 
+use crate::Interrupted;
 use crate::progress::Stderr;
 use crate::target_arg::TargetArgs;
 
@@ -71,9 +73,12 @@ pub struct SampleArgs {
     /// Intermediate distributions of mis-ais.
     #[arg(long, default_value_t = 8)]
     pub ais_steps: usize,
-    /// Output directory.
+    /// Output directory; must be new or empty unless --force.
     #[arg(long, short)]
     pub out: PathBuf,
+    /// Empty a used output directory first (only if everything in it was written by bootflow).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Runs `bootflow sample` with the components in `registry`.
@@ -94,7 +99,22 @@ pub fn run(args: &SampleArgs, registry: &Registry) -> Result<()> {
             init_scale: args.init_scale,
         },
     };
-    let summary = run::sample(&req, &args.out, registry, &Stderr)?;
+    prepare(&args.out, args.force, "--out")?;
+    let summary = match run::sample(&req, &args.out, registry, &Stderr) {
+        Err(Error::Interrupted) => {
+            let msg = format!("interrupted before the first draw; nothing kept in {}", args.out.display());
+            return Err(Interrupted(msg).into());
+        }
+        other => other?,
+    };
+    if summary.extra.get("interrupted").is_some_and(|v| v == true) {
+        return Err(Interrupted(format!(
+            "interrupted after {} draws per chain: chains and summary.json in {}",
+            summary.draws,
+            args.out.display()
+        ))
+        .into());
+    }
     eprintln!(
         "{} chains x {} draws in {:.1}s, acceptance {}; wrote {}",
         summary.chains,

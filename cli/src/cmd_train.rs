@@ -7,22 +7,31 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use bootflow_core::CHECKPOINT_FILE;
 use bootflow_core::Registry;
+use bootflow_core::run::outdir::prepare;
+use bootflow_core::run::resume::resumed_spec;
 use bootflow_core::run::spec::load_train_config;
 use bootflow_core::run::{Start, build_target, holds_run, train};
 
+use crate::Interrupted;
 use crate::progress::Stderr;
 
 /// Arguments of `bootflow train`.
 #[derive(clap::Args)]
 pub struct TrainArgs {
-    /// Run config (TOML): seed, [target], [flow], [objective], [train].
-    pub config: PathBuf,
-    /// Output directory (default: runs/<config file stem>).
+    /// Run config (TOML): seed, [target], [flow], [objective], [train]. With --resume it may be
+    /// left out (the run directory's config.toml is the config).
+    pub config: Option<PathBuf>,
+    /// Output directory (default: runs/<config file stem>); must be new or empty unless --force.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Continue the run saved in the output directory (train.steps may be raised to extend it).
+    /// Continue the run in DIR (default: the output directory) from its checkpoint, with the
+    /// config it recorded; a config file or --set may change only train.steps, train.max_seconds
+    /// and the logging, checkpoint and evaluation intervals.
+    #[arg(long, value_name = "DIR", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
+    /// Empty a used output directory first (only if everything in it was written by bootflow).
     #[arg(long)]
-    pub resume: bool,
+    pub force: bool,
     /// Override a config value, e.g. --set train.steps=200 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
@@ -39,24 +48,51 @@ pub(crate) fn out_dir(out: Option<&Path>, config: &Path) -> PathBuf {
     }
 }
 
+/// The directory `--resume [DIR]` continues: DIR, else the output directory.
+pub(crate) fn resume_dir(resume: Option<&Path>, out: Option<&Path>, config: Option<&Path>) -> Result<PathBuf> {
+    let dir = match (resume, out, config) {
+        (Some(r), Some(o), _) if o != r => {
+            bail!("--resume {} and --out {} name different directories", r.display(), o.display())
+        }
+        (Some(r), _, _) => r.to_path_buf(),
+        (None, Some(o), _) => o.to_path_buf(),
+        (None, None, Some(c)) => out_dir(None, c),
+        (None, None, None) => bail!("--resume needs the run directory: --resume DIR"),
+    };
+    if !holds_run(&dir) {
+        bail!("--resume {}: no {CHECKPOINT_FILE} there", dir.display());
+    }
+    Ok(dir)
+}
+
 /// Runs `bootflow train` with the components in `registry`.
 pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
-    let cfg = load_train_config(&args.config, &args.sets)?;
-    let out = out_dir(args.out.as_deref(), &args.config);
+    let (cfg, out, start) = match &args.resume {
+        Some(resume) => {
+            let dir = resume_dir(resume.as_deref(), args.out.as_deref(), args.config.as_deref())?;
+            let cfg = resumed_spec(&dir, args.config.as_deref(), &args.sets)?.train;
+            (cfg, dir, Start::Resume)
+        }
+        None => {
+            let Some(config) = &args.config else { bail!("a run config is needed (or --resume DIR)") };
+            let cfg = load_train_config(config, &args.sets)?;
+            let out = out_dir(args.out.as_deref(), config);
+            prepare(&out, args.force, "--out")?;
+            (cfg, out, Start::Fresh)
+        }
+    };
     let params = cfg.target.params.clone().into_iter().collect();
     let target = build_target(registry, &cfg.target.name, &params).context("building the target")?;
-    let start = if args.resume {
-        if !holds_run(&out) {
-            bail!("--resume: no {CHECKPOINT_FILE} in {}", out.display());
-        }
-        Start::Resume
-    } else {
-        if holds_run(&out) {
-            bail!("{} already holds a run; pass --resume to continue it or choose another --out", out.display());
-        }
-        Start::Fresh
-    };
-    train(&cfg, target, &out, start, registry, &Stderr)?;
+    let summary = train(&cfg, target, &out, start, registry, &Stderr)?;
+    if crate::progress::interrupted() {
+        return Err(Interrupted(format!(
+            "interrupted at step {}: checkpoint in {} (continue with: bootflow train --resume {})",
+            summary.steps,
+            out.join(CHECKPOINT_FILE).display(),
+            out.display()
+        ))
+        .into());
+    }
     Ok(())
 }
 
@@ -95,9 +131,10 @@ mod tests {
         .unwrap();
         let out = dir.join("out");
         let args = |resume: bool, steps: u64| TrainArgs {
-            config: config.clone(),
+            config: Some(config.clone()),
             out: Some(out.clone()),
-            resume,
+            resume: resume.then_some(None),
+            force: false,
             sets: vec![format!("train.steps={steps}")],
         };
         run(&args(false, 200), &reg).unwrap();
@@ -105,7 +142,7 @@ mod tests {
             assert!(out.join(f).exists(), "{f} missing");
         }
         let again = run(&args(false, 200), &reg).unwrap_err().to_string();
-        assert!(again.contains("--resume"), "{again}");
+        assert!(again.contains("already holds files") && again.contains("--force"), "{again}");
         run(&args(true, 300), &reg).unwrap();
         let csv = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
         assert_eq!(csv.lines().count(), 1 + 6, "{csv}");

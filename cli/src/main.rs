@@ -176,14 +176,45 @@ fn parse_args() -> Result<Cli, ExitCode> {
     })
 }
 
+/// A run stopped by SIGINT or SIGTERM after saving its work; the text says where. Exit status 130.
+#[derive(Debug)]
+pub struct Interrupted(pub String);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The first SIGINT or SIGTERM sets the interrupt flag (the run saves and stops); a second one
+/// ends the process at once with status 130.
+fn catch_signals() -> std::io::Result<()> {
+    let flag = progress::interrupt_flag();
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     bootflow_core::keep_freed_memory();
+    if let Err(e) = catch_signals() {
+        eprintln!("error: installing the signal handlers: {e}");
+        return ExitCode::from(2);
+    }
     let cli = match parse_args() {
         Ok(cli) => cli,
         Err(code) => return code,
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             // One line: the chain of contexts joined by ": ".
             let msg = format!("{e:#}").replace('\n', " ");

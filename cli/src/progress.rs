@@ -4,17 +4,34 @@
 //! threads at once.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bootflow_core::run::{Counter, Event, RunProgress};
 use bootflow_core::{self, Observer};
 use indicatif::{ProgressBar, ProgressStyle};
 
+/// Set by the first SIGINT or SIGTERM (`main` registers it): runs stop cleanly at the next step
+/// or draw.
+pub fn interrupt_flag() -> Arc<AtomicBool> {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| Arc::new(AtomicBool::new(false))).clone()
+}
+
+/// Whether a signal asked the run to stop.
+pub fn interrupted() -> bool {
+    interrupt_flag().load(Ordering::Relaxed)
+}
+
 /// The CLI's report of a run's progress on stderr.
 pub struct Stderr;
 
 impl RunProgress for Stderr {
+    fn stop(&self) -> Option<Arc<AtomicBool>> {
+        Some(interrupt_flag())
+    }
+
     fn training(&self) -> Option<Box<dyn Observer>> {
         Some(Box::new(LogLines))
     }

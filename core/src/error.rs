@@ -62,6 +62,10 @@ pub enum Error {
     /// Anything else, with a message.
     #[error("{0}")]
     Other(String),
+
+    /// The front end asked the run to stop (Ctrl-C, SIGTERM): what was done so far is kept.
+    #[error("interrupted")]
+    Interrupted,
     /// A failure with what was being done when it happened: shows the context alone, and the
     /// cause as its source, so error chains read `context: cause`.
     #[error("{context}")]

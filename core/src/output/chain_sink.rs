@@ -105,6 +105,19 @@ impl<'a> ChainSink<'a> {
         Ok(())
     }
 
+    /// Cuts every chain to the number of draws the shortest one holds (chains stopped early do
+    /// not stop together) and returns that number. The chain files keep every row written.
+    pub fn truncate_to_shortest(&mut self) -> usize {
+        let chains: Vec<&mut ChainRows> = self.chains.iter_mut().filter_map(|m| m.get_mut().ok()).collect();
+        let kept = chains.iter().map(|c| c.draws.lp.len()).min().unwrap_or(0);
+        for c in chains {
+            c.draws.rows.truncate(kept);
+            c.draws.lp.truncate(kept);
+            c.draws.accept_stat.truncate(kept);
+        }
+        kept
+    }
+
     /// Summaries of every quantity over all chains, and the draws themselves.
     pub fn finish(self) -> Result<(Quantities, Draws)> {
         let chains: Vec<ChainDraws> = self

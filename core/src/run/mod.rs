@@ -5,8 +5,11 @@
 //!
 //! Nothing here prints: progress goes to the [`RunProgress`] the caller passes in.
 
+pub mod checks;
 pub mod estimate;
+pub mod outdir;
 pub mod progress;
+pub mod resume;
 pub mod sample;
 pub mod sets;
 pub mod spec;
@@ -26,7 +29,7 @@ pub use train::{CONFIG_FILE, Start, TrainSummary, holds_run, run_trainer, train,
 
 use crate::Registry;
 use crate::diagnostics::eval::FlowEval;
-use crate::error::{Result, ResultExt};
+use crate::error::{Error, Result, ResultExt};
 use crate::output::metrics::read_metrics_csv;
 use crate::output::summary::Summary;
 use crate::train::trainer::Trainer;
@@ -44,6 +47,22 @@ pub struct RunSummary {
     pub sample: Summary,
 }
 
+/// Removes the chain files, summary, estimate, figures and report of a run directory.
+fn remove_sampling_outputs(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let sampling = name.starts_with("chain_")
+            || ["summary.json", "estimate.json", "report.md"].contains(&name.as_str())
+            || name.ends_with(".png")
+            || name.ends_with(".svg");
+        if sampling && outdir::is_bootflow_file(&name) {
+            std::fs::remove_file(entry.path()).with_context(|| format!("removing {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// The last logged training loss of the run in `dir`.
 fn final_loss(dir: &Path) -> Option<f64> {
     let m = read_metrics_csv(&dir.join("metrics.csv")).ok()?;
@@ -53,12 +72,33 @@ fn final_loss(dir: &Path) -> Option<f64> {
 /// Runs the whole pipeline of `spec` in `out`: trains the flow, evaluates it, runs MIS chains
 /// with it and writes `summary.json`. The caller checks first whether `out` holds a run
 /// ([`holds_run`]); figures and reports are the front end's.
-pub fn run(spec: &RunSpec, out: &Path, registry: &Registry, progress: &dyn RunProgress) -> Result<RunSummary> {
+pub fn run(
+    spec: &RunSpec,
+    out: &Path,
+    start: Start,
+    registry: &Registry,
+    progress: &dyn RunProgress,
+) -> Result<RunSummary> {
     let params = spec.train.target.params.clone().into_iter().collect();
     let target = build_target(registry, &spec.train.target.name, &params).context("building the target")?;
-    train::write_config(out, &spec.table)?;
-    let mut trainer = Trainer::from_config(registry, target, &spec.train)?.write_to(out)?;
+    let mut trainer = match start {
+        Start::Fresh => {
+            train::write_config(out, &spec.table)?;
+            Trainer::from_config(registry, target, &spec.train)?.write_to(out)?
+        }
+        Start::Resume => {
+            // What the earlier run sampled and drew belongs to its flow, not to the one trained now.
+            remove_sampling_outputs(out)?;
+            let mut t = Trainer::resume(out, registry, target).context("resuming")?;
+            t.extend(&spec.train.train);
+            train::write_config(out, &spec.table)?;
+            t
+        }
+    };
     let trained = train::run_trainer(&mut trainer, progress)?;
+    if progress.stop().is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed)) {
+        return Err(Error::Interrupted);
+    }
     progress.event(Event::Trained { steps: trained.steps, seconds: trained.seconds });
     let eval = estimate::evaluate_trained(out, spec, trainer.flow(), trainer.target(), registry)?;
     progress.event(Event::Evaluated { eval: &eval });
@@ -118,7 +158,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bootflow-core-run-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let progress = Counts::default();
-        let s = run(&spec, &dir, &Registry::with_builtins(), &progress).unwrap();
+        let s = run(&spec, &dir, Start::Fresh, &Registry::with_builtins(), &progress).unwrap();
         assert_eq!((s.train.steps, s.sample.chains, s.sample.draws), (30, 2, 25));
         assert!(s.final_loss.is_some() && s.flow.samples == 200);
         // Trained, evaluated; every draw counted.

@@ -2,6 +2,9 @@
 //! (progress bars and log lines of the CLI, a Python callback, an MPI rank's logger) implements
 //! [`RunProgress`] and decides what to show.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use crate::diagnostics::eval::FlowEval;
 use crate::train::observer::Observer;
 
@@ -38,6 +41,12 @@ pub trait RunProgress: Sync {
 
     /// Called as the run reaches each [`Event`].
     fn event(&self, _event: Event<'_>) {}
+
+    /// A flag the front end sets to stop the run (on Ctrl-C): training stops after the current
+    /// step with a checkpoint, chains after the current draw with the summary of what was drawn.
+    fn stop(&self) -> Option<Arc<AtomicBool>> {
+        None
+    }
 
     /// A count of `total` units of `what` (e.g. "draws"), advanced as they are done.
     fn counter(&self, _what: &str, _total: u64) -> Box<dyn Counter + '_> {

@@ -302,18 +302,48 @@ pub fn with_kernel(
         progress.event(Event::Warmup { transitions: s.warmup, chains: s.chains });
     }
     let counter = progress.counter("draws", (s.chains * s.draws) as u64);
+    let stop = progress.stop();
     let run = run_chains(kernel, &TargetDensity(target), &cfg, None, &mut rng::stream(s.seed, 0), |d| {
+        if stopped(&stop) {
+            return Err(Error::Interrupted);
+        }
         for c in 0..d.state.n_chains() {
             sink.record(c, d.state.log_p[c], d.stats.accept_prob[c], d.state.x.column(c).as_slice())?;
         }
         counter.advance(d.state.n_chains() as u64);
         Ok(())
-    })
-    .context("sampling")?;
+    });
     counter.finish();
+    let run = match run {
+        Err(Error::Interrupted) => return interrupted_summary(plan, started, sink),
+        other => other.context("sampling")?,
+    };
     let (mut summary, draws) = chain_summary(plan, started, run.mean_accept, sink)?;
     let tuning: serde_json::Map<String, Value> = run.tuning.into_iter().map(|(k, v)| (k, json!(v))).collect();
     summary.extra.insert("tuning".into(), Value::Object(tuning));
+    Ok(Sampled { summary, draws })
+}
+
+/// Whether the front end's stop flag is set.
+fn stopped(stop: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> bool {
+    stop.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+/// The summary of chains stopped by the front end: every chain cut to the draws all of them
+/// reached, the mean acceptance statistic of those, and `"interrupted": true`.
+fn interrupted_summary(plan: &Plan, started: Instant, mut sink: ChainSink<'_>) -> Result<Sampled> {
+    let kept = sink.truncate_to_shortest();
+    if kept == 0 {
+        return Err(Error::Interrupted);
+    }
+    let s = &plan.sizes;
+    let mut summary = Summary::new(&plan.method, s.chains, kept, s.seed, started.elapsed().as_secs_f64());
+    let (quantities, draws) = sink.finish()?;
+    let n = (draws.chains.len() * kept).max(1) as f64;
+    summary.acceptance = Some(draws.chains.iter().flat_map(|c| &c.accept_stat).sum::<f64>() / n);
+    summary.quantities = quantities;
+    summary.extra.insert("config".into(), plan.config.clone());
+    summary.extra.insert("interrupted".into(), Value::Bool(true));
     Ok(Sampled { summary, draws })
 }
 
@@ -346,13 +376,20 @@ pub fn with_flow(
     };
     let cfg = MisConfig { n_chains: s.chains, n_draws: s.draws, batch: PROPOSAL_BATCH, keep_draws: false, proposal };
     let counter = progress.counter("draws", (s.chains * s.draws) as u64);
+    let stop = progress.stop();
     let res = run_mis(flow, target, &cfg, s.seed, |d| {
+        if stopped(&stop) {
+            return Err(Error::Interrupted);
+        }
         sink.record(d.chain, d.log_p, if d.accepted { 1.0 } else { 0.0 }, d.x)?;
         counter.advance(1);
         Ok(())
-    })
-    .context("sampling")?;
+    });
     counter.finish();
+    let res = match res {
+        Err(Error::Interrupted) => return interrupted_summary(plan, started, sink),
+        other => other.context("sampling")?,
+    };
     let log_w = fresh_log_weights(flow, target, ais, s.chains * s.draws, s.seed)?;
     let (mut summary, draws) = chain_summary(plan, started, res.acceptance, sink)?;
     summary.importance = Some(ImportanceSummary::from_log_weights(&log_w).context("importance weights")?);

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result, ResultExt};
+use crate::run::checks;
 use crate::run::sets::{parse_set, set_path};
 use crate::train::config::RunConfig;
 
@@ -74,17 +75,23 @@ pub struct RunSpec {
 impl RunSpec {
     /// Reads a run spec from TOML text with `--set` overrides (`key.path=value`).
     pub fn from_toml_str(text: &str, sets: &[String]) -> Result<Self> {
-        Self::from_table(parse_table(text, sets, "the run config")?, "the run config")
+        Self::from_table_set(parse_table(text, sets, "the run config")?, "the run config", sets)
     }
 
     /// Reads a run spec from a TOML file with `--set` overrides; errors name the file.
     pub fn from_file(path: &Path, sets: &[String]) -> Result<Self> {
-        Self::from_table(load_table(path, sets)?, &path.display().to_string())
+        Self::from_table_set(load_table(path, sets)?, &path.display().to_string(), sets)
     }
 
     /// Reads a run spec from a config table (TOML read as JSON, overrides applied); `origin`
     /// names it in errors.
     pub fn from_table(table: Value, origin: &str) -> Result<Self> {
+        Self::from_table_set(table, origin, &[])
+    }
+
+    /// As [`RunSpec::from_table`], where `sets` are the `--set` overrides already applied: an
+    /// error about a key they set names the flag rather than `origin`.
+    pub fn from_table_set(table: Value, origin: &str, sets: &[String]) -> Result<Self> {
         let mut rest = table.clone();
         let map = rest.as_object_mut().ok_or_else(|| Error::Other("a run config is a table".into()))?;
         let section = |v: Option<Value>, name: &str| -> Result<Value> {
@@ -97,11 +104,12 @@ impl RunSpec {
         let evaluate = section(map.remove("evaluate"), "evaluate")?;
         let sample = section(map.remove("sample"), "sample")?;
         let spec = RunSpec {
-            train: serde_json::from_value(rest).with_context(|| format!("config {origin}"))?,
-            evaluate: serde_json::from_value(evaluate).with_context(|| format!("[evaluate] of {origin}"))?,
-            sample: serde_json::from_value(sample).with_context(|| format!("[sample] of {origin}"))?,
+            train: checks::deserialize(rest, "", sets, origin)?,
+            evaluate: checks::deserialize(evaluate, "evaluate", sets, origin)?,
+            sample: checks::deserialize(sample, "sample", sets, origin)?,
             table,
         };
+        checks::check(&spec.train).map_err(|b| checks::error(b, sets, origin))?;
         if !matches!(spec.sample.method.as_str(), "mis" | "mis-ais") {
             return Err(Error::Other(format!(
                 "[sample] method = \"{}\": expected \"mis\" or \"mis-ais\"",
@@ -118,6 +126,9 @@ impl RunSpec {
 /// Parses TOML text into a JSON value and applies `--set` overrides; `origin` names it in errors.
 fn parse_table(text: &str, sets: &[String], origin: &str) -> Result<Value> {
     let table: toml::Table = toml::from_str(text).with_context(|| format!("parsing {origin}"))?;
+    if let Some(key) = crate::run::sets::first_non_finite(&toml::Value::Table(table.clone()), "") {
+        return Err(Error::Config(format!("{origin}: {key}: not a finite number")));
+    }
     let mut value = serde_json::to_value(table).map_err(|e| Error::Other(e.to_string()))?;
     for s in sets {
         let (key, v) = parse_set(s)?;
@@ -135,7 +146,10 @@ pub fn load_table(path: &Path, sets: &[String]) -> Result<Value> {
 /// Reads the train config of `bootflow train` (no `[evaluate]` or `[sample]`) with `--set`
 /// overrides applied.
 pub fn load_train_config(path: &Path, sets: &[String]) -> Result<RunConfig> {
-    serde_json::from_value(load_table(path, sets)?).with_context(|| format!("config {}", path.display()))
+    let origin = path.display().to_string();
+    let cfg: RunConfig = checks::deserialize(load_table(path, sets)?, "", sets, &origin)?;
+    checks::check(&cfg).map_err(|b| checks::error(b, sets, &origin))?;
+    Ok(cfg)
 }
 
 #[cfg(test)]

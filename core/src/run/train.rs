@@ -21,7 +21,11 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub enum Start {
     /// A new run: creates the directory and writes the config into it.
     Fresh,
-    /// Continues the checkpoint in the directory (`train.steps` may be raised to extend it).
+    /// Continues the checkpoint in the directory with `config`, which [`resume::resumed_spec`]
+    /// checked against the directory's (only the keys that extend a run may differ); the
+    /// directory's `config.toml` is rewritten to it.
+    ///
+    /// [`resume::resumed_spec`]: crate::run::resume::resumed_spec
     Resume,
 }
 
@@ -70,7 +74,8 @@ pub fn train(
     let mut trainer = match start {
         Start::Resume => {
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
-            t.set_total_steps(config.train.steps);
+            t.extend(&config.train);
+            write_config(out, config)?;
             t
         }
         Start::Fresh => {
@@ -99,6 +104,9 @@ pub fn write_summary(out: &Path, summary: &TrainSummary) -> Result<()> {
 pub fn run_trainer(trainer: &mut Trainer, progress: &dyn RunProgress) -> Result<TrainSummary> {
     if let Some(observer) = progress.training() {
         trainer.observe(observer);
+    }
+    if let Some(flag) = progress.stop() {
+        trainer.stop_when_set(flag);
     }
     trainer.run()?;
     Ok(TrainSummary::of(&trainer.snapshot()))

@@ -100,6 +100,34 @@ impl MetricsCsv {
     }
 }
 
+/// Drops the rows of the CSV log `path` (`metrics.csv`, `eval.csv`) logged after `step`: a run
+/// killed after its last checkpoint logged them, and resuming logs them again. Rewritten beside
+/// and renamed, so a crash leaves either the old or the new file; a missing file is fine.
+pub fn truncate_log_after(path: &Path, step: u64) -> Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let mut lines = text.lines();
+    let mut kept = String::with_capacity(text.len());
+    if let Some(header) = lines.next() {
+        kept.push_str(header);
+        kept.push('\n');
+    }
+    // A row's first field is its step; a torn last line (no step) goes too.
+    for line in lines.filter(|l| l.split(',').next().and_then(|f| f.parse::<u64>().ok()).is_some_and(|s| s <= step)) {
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    if kept.len() == text.len() {
+        return Ok(());
+    }
+    let tmp = path.with_extension("csv.tmp");
+    std::fs::write(&tmp, kept).map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("renaming to {}", path.display()), e))
+}
+
 /// Appends one row per periodic evaluation to `eval.csv`.
 pub struct EvalCsv(CsvLog);
 

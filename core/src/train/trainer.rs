@@ -19,7 +19,7 @@ use crate::registry::{FlowSpec, Registry};
 use crate::rng::{self, Rng};
 use crate::train::checkpoint::{Checkpoint, FORMAT, FlowRecord};
 use crate::train::config::{Component, RunConfig, TrainConfig};
-use crate::train::observer::{CheckpointWriter, EvalCsv, MetricsCsv, Observer, Progress};
+use crate::train::observer::{CheckpointWriter, EvalCsv, MetricsCsv, Observer, Progress, truncate_log_after};
 use crate::train::optim::Adam;
 
 /// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
@@ -101,9 +101,13 @@ impl Trainer {
     }
 
     /// Continues the run saved in `dir` exactly where its checkpoint left it, appending to its
-    /// `metrics.csv` and overwriting its checkpoint.
+    /// `metrics.csv` (and `eval.csv`) after dropping rows logged past the checkpoint, and
+    /// overwriting its checkpoint.
     pub fn resume(dir: &Path, registry: &Registry, target: Box<dyn Target>) -> Result<Self> {
         let c = Checkpoint::read(dir)?;
+        for log in ["metrics.csv", "eval.csv"] {
+            truncate_log_after(&dir.join(log), c.step)?;
+        }
         check_dim("target dimension of the resumed run", target.dim(), c.flow.dim)?;
         let mut t = Self::new(registry, target, c.flow.seed, &c.flow.spec, &c.objective, &c.train)?;
         t.flow.set_params(&c.params)?;
@@ -156,6 +160,18 @@ impl Trainer {
     /// Changes the number of steps `run` goes to (e.g. to extend a resumed run).
     pub fn set_total_steps(&mut self, steps: u64) {
         self.train.steps = steps;
+    }
+
+    /// Takes the keys of `train` that extend a run or change what it logs (steps, time budget,
+    /// logging, checkpoint and evaluation intervals), keeping everything that decides what is
+    /// trained (learning rates, clipping, decay).
+    pub fn extend(&mut self, train: &TrainConfig) {
+        self.train.steps = train.steps;
+        self.train.max_seconds = train.max_seconds;
+        self.train.log_every = train.log_every;
+        self.train.checkpoint_every = train.checkpoint_every;
+        self.train.eval_every = train.eval_every;
+        self.train.eval_samples = train.eval_samples;
     }
 
     /// Makes [`Trainer::run`] stop after the step during which `flag` becomes true (an interrupt
