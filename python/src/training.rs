@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use bootflow_core::FlowEval;
 use bootflow_core::run::sets::set_path;
 use bootflow_core::run::spec::load_table;
+use bootflow_core::run::target::pin_script;
 use bootflow_core::run::{RunSpec, TrainSummary, build_target, holds_run, write_config, write_summary};
 use bootflow_core::{Observer, Trainer, TrainingProgress};
 use pyo3::exceptions::{PyFileExistsError, PyTypeError};
@@ -132,7 +133,9 @@ pub fn train(
     };
     let mut trainer = Trainer::from_config(registry(), boxed, &cfg).map_err(fail)?;
     if let Some(dir) = &out {
-        write_config(dir, &cfg).map_err(fail)?;
+        let mut recorded = cfg.clone();
+        pin_script(&mut recorded.target).map_err(fail)?;
+        write_config(dir, &recorded).map_err(fail)?;
         trainer = trainer.write_to(dir).map_err(fail)?;
     }
     let logged = Arc::new(Mutex::new(Logged::default()));

@@ -140,3 +140,50 @@ fn sigint_on_train_checkpoints_the_step_it_stopped_at_and_resumes_bit_identicall
     let (a, b) = (checkpoint(&whole), checkpoint(&out));
     assert_eq!(a["params"], b["params"], "resumed after step {stopped}: parameters differ");
 }
+
+#[test]
+fn a_script_target_is_recorded_by_absolute_path_and_hash_and_refused_once_changed() {
+    let dir = built::temp_dir("trust-script");
+    let script = dir.join("gauss.rhai");
+    let text = "const DIM = 2; fn log_prob(x) { -0.5 * (x[0] * x[0] + x[1] * x[1]) }";
+    std::fs::write(&script, text).unwrap();
+    let config = dir.join("run.toml");
+    std::fs::write(
+        &config,
+        "seed = 1\n[target]\nname = \"gauss.rhai\"\n[flow]\nlayers = [{ type = \"affine\" }]\n\
+         [objective]\nname = \"kl\"\nbatch = 16\n[train]\nsteps = 20\nlog_every = 10\n",
+    )
+    .unwrap();
+    // Trained from the script's directory with a relative path...
+    let o =
+        Command::new(built::bootflow()).current_dir(&dir).args(["train", "run.toml", "--out", "out"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = dir.join("out");
+    let recorded = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(recorded.contains(s(&script.canonicalize().unwrap())) && recorded.contains("script_sha256"), "{recorded}");
+    // ...evaluated from another directory, and resumed with the config that started it.
+    let elsewhere = Command::new(built::bootflow())
+        .current_dir(std::env::temp_dir())
+        .args(["estimate", "--flow", s(&out), "--samples", "200"])
+        .output()
+        .unwrap();
+    assert!(elsewhere.status.success(), "{}", String::from_utf8_lossy(&elsewhere.stderr));
+    let again = Command::new(built::bootflow())
+        .current_dir(&dir)
+        .args(["train", "run.toml", "--resume", "out", "--set", "train.steps=30"])
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    // A changed script is refused by estimate and by resume, and the run is left as it was.
+    std::fs::write(&script, text.replace("0.5", "0.25")).unwrap();
+    let before = std::fs::read(out.join("checkpoint.json")).unwrap();
+    for args in [
+        vec!["estimate", "--flow", s(&out), "--samples", "200"],
+        vec!["train", "--resume", s(&out), "--set", "train.steps=40"],
+    ] {
+        let o = bootflow(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr_line(&o).contains("has changed since the run recorded it"), "{args:?}");
+    }
+    assert_eq!(std::fs::read(out.join("checkpoint.json")).unwrap(), before);
+}

@@ -42,6 +42,9 @@ pub fn check(cfg: &RunConfig) -> std::result::Result<(), BadKey> {
     if t.log_every == 0 {
         return Err(bad("train.log_every", "must be at least 1".into()));
     }
+    if t.max_skipped == 0 {
+        return Err(bad("train.max_skipped", "must be at least 1".into()));
+    }
     if t.eval_every > 0 && t.eval_samples < 2 {
         return Err(bad("train.eval_samples", format!("must be at least 2, got {}", t.eval_samples)));
     }
@@ -116,6 +119,7 @@ mod tests {
             ("train.max_seconds=-1", "--set train.max_seconds=-1: train.max_seconds must be"),
             ("train.weight_decay=-0.1", "train.weight_decay must be a number >= 0"),
             ("train.log_every=0", "train.log_every must be at least 1"),
+            ("train.max_skipped=0", "--set train.max_skipped=0: train.max_skipped must be at least 1"),
             ("flow.layers=[]", "--set flow.layers=[]: flow.layers is empty"),
             ("flow.base_std=0", "flow.base_std must be a positive number"),
             ("train.steps=-5", "--set train.steps=-5: train.steps: invalid value"),

@@ -83,7 +83,9 @@ pub fn run(
     let target = build_target(registry, &spec.train.target.name, &params).context("building the target")?;
     let mut trainer = match start {
         Start::Fresh => {
-            train::write_config(out, &spec.table)?;
+            let mut recorded = spec.clone();
+            recorded.pin_script()?;
+            train::write_config(out, &recorded.table)?;
             Trainer::from_config(registry, target, &spec.train)?.write_to(out)?
         }
         Start::Resume => {

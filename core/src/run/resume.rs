@@ -12,13 +12,14 @@ use crate::run::spec::{RunSpec, load_table};
 use crate::run::train::CONFIG_FILE;
 
 /// Keys a resumed run may change: they extend it or change what it logs, not what it trains.
-pub const EXTENDING_KEYS: [&str; 6] = [
+pub const EXTENDING_KEYS: [&str; 7] = [
     "train.steps",
     "train.max_seconds",
     "train.log_every",
     "train.checkpoint_every",
     "train.eval_every",
     "train.eval_samples",
+    "train.max_skipped",
 ];
 
 /// Whether a resumed run may change `key` (the `[evaluate]` and `[sample]` of `bootflow run`
@@ -62,7 +63,10 @@ pub fn resumed_spec(dir: &Path, config: Option<&Path>, sets: &[String]) -> Resul
         return Err(Error::Config(format!("--resume {}: no {CONFIG_FILE} there (not a run directory)", dir.display())));
     }
     let recorded_table = load_table(&recorded_path, &[])?;
-    let recorded = RunSpec::from_table(recorded_table.clone(), &recorded_path.display().to_string())?;
+    let mut recorded = RunSpec::from_table(recorded_table.clone(), &recorded_path.display().to_string())?;
+    // A run recorded before scripts were pinned, and a config given now, are pinned to the
+    // script as it is: a changed script then shows as a changed `target.script_sha256`.
+    recorded.pin_script()?;
     let (given, origin) = match config {
         Some(path) => (load_table(path, &[])?, path.display().to_string()),
         None => (recorded_table, recorded_path.display().to_string()),
@@ -72,7 +76,8 @@ pub fn resumed_spec(dir: &Path, config: Option<&Path>, sets: &[String]) -> Resul
         let (key, value) = parse_set(s)?;
         set_path(&mut table, &key, value)?;
     }
-    let now = RunSpec::from_table(table, &origin).context("the resumed config")?;
+    let mut now = RunSpec::from_table(table, &origin).context("the resumed config")?;
+    now.pin_script()?;
     let (before, after) = (leaves(&recorded)?, leaves(&now)?);
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();

@@ -73,6 +73,21 @@ pub struct RunSpec {
 }
 
 impl RunSpec {
+    /// Pins a script target (absolute path, SHA-256; see [`pin_script`]) in the typed config and
+    /// in the table written back as `config.toml`.
+    ///
+    /// [`pin_script`]: crate::run::target::pin_script
+    pub fn pin_script(&mut self) -> Result<()> {
+        crate::run::target::pin_script(&mut self.train.target)?;
+        if let Some(t) = self.table.get_mut("target").and_then(Value::as_object_mut) {
+            t.insert("name".into(), Value::String(self.train.target.name.clone()));
+            if let Some(h) = self.train.target.params.get(crate::run::target::SCRIPT_HASH_KEY) {
+                t.insert(crate::run::target::SCRIPT_HASH_KEY.into(), h.clone());
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a run spec from TOML text with `--set` overrides (`key.path=value`).
     pub fn from_toml_str(text: &str, sets: &[String]) -> Result<Self> {
         Self::from_table_set(parse_table(text, sets, "the run config")?, "the run config", sets)

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result, ResultExt};
 use crate::run::progress::RunProgress;
+use crate::run::target::pin_script;
 use crate::train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 use crate::train::config::RunConfig;
 use crate::train::trainer::Trainer;
@@ -79,7 +80,9 @@ pub fn train(
             t
         }
         Start::Fresh => {
-            write_config(out, config)?;
+            let mut recorded = config.clone();
+            pin_script(&mut recorded.target)?;
+            write_config(out, &recorded)?;
             Trainer::from_config(registry, target, config)?.write_to(out)?
         }
     };

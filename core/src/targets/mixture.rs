@@ -138,6 +138,10 @@ impl Target for GaussianMixture {
     fn log_prob(&self, x: &[f64]) -> Result<f64> {
         check_dim("mixture point", x.len(), self.dim)?;
         let max = (0..self.weights.len()).map(|k| self.component_log(k, x)).fold(f64::NEG_INFINITY, f64::max);
+        if max == f64::NEG_INFINITY {
+            // So far out that every component's square overflows: outside the support in f64.
+            return Ok(max);
+        }
         let sum: f64 = (0..self.weights.len()).map(|k| (self.component_log(k, x) - max).exp()).sum();
         Ok(max + sum.ln())
     }
@@ -155,6 +159,10 @@ impl Target for GaussianMixture {
         let (mut max, mut sum) = (f64::NEG_INFINITY, 0.0);
         for k in 0..self.weights.len() {
             let lk = self.component_log(k, x);
+            if lk == f64::NEG_INFINITY {
+                // A component whose square overflowed adds nothing (and `-inf - -inf` is NaN).
+                continue;
+            }
             if lk > max {
                 let rescale = (max - lk).exp();
                 sum *= rescale;
@@ -167,6 +175,10 @@ impl Target for GaussianMixture {
             for i in 0..self.dim {
                 grad[i] -= e * (x[i] - m[i]) * p[i];
             }
+        }
+        if max == f64::NEG_INFINITY {
+            grad.fill(0.0);
+            return Ok(max);
         }
         grad.iter_mut().for_each(|g| *g /= sum);
         Ok(max + sum.ln())

@@ -113,3 +113,21 @@ fn config_and_csv_paths() {
     let e = Registry::with_builtins().target("gmm5", &json!({"n": 3})).err().unwrap().to_string();
     assert!(e.contains("unknown field `n`"), "{e}");
 }
+
+#[test]
+fn far_out_the_density_is_minus_infinity_not_nan() {
+    // At 1e160 every component's squared distance overflows to +inf.
+    for t in [gmm5().unwrap(), gmm40().unwrap()] {
+        for x in [[1e160, 0.0], [-1e200, 3.0], [f64::INFINITY, 0.0]] {
+            assert_eq!(t.log_prob(&x).unwrap(), f64::NEG_INFINITY, "{x:?}");
+            let mut g = [f64::NAN; 2];
+            assert_eq!(t.log_prob_grad(&x, &mut g).unwrap(), f64::NEG_INFINITY, "{x:?}");
+            assert_eq!(g, [0.0, 0.0]);
+        }
+        // Just inside f64's range the value stays finite and matches the gradient form.
+        let x = [1e150, 0.0];
+        let mut g = [0.0; 2];
+        let (a, b) = (t.log_prob(&x).unwrap(), t.log_prob_grad(&x, &mut g).unwrap());
+        assert!(a.is_finite() && a == b && g.iter().all(|v| v.is_finite()), "{a} {b} {g:?}");
+    }
+}

@@ -5,6 +5,7 @@ pub mod gaussian;
 pub mod gmm_builtins;
 pub mod mixture;
 pub mod mixture_csv;
+pub mod no_positive_infinity;
 pub mod test_function;
 pub mod without_gradient;
 

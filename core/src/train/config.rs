@@ -109,6 +109,9 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Fresh flow samples (and exact target samples) per evaluation.
     pub eval_samples: usize,
+    /// Training stops with an error after this many skipped steps in a row: a loss or gradient
+    /// that stays non-finite means the target or the flow is broken, not unlucky.
+    pub max_skipped: u64,
 }
 
 impl Default for TrainConfig {
@@ -124,6 +127,7 @@ impl Default for TrainConfig {
             max_seconds: None,
             eval_every: 0,
             eval_samples: 10_000,
+            max_skipped: 50,
         }
     }
 }

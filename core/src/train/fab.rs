@@ -214,13 +214,27 @@ impl Fab {
         }
         let due = self.state.since_ais.is_multiple_of(bc.batches_per_ais as u64);
         let mut first = due;
+        // Filling takes min / batch AIS batches when every sample has a finite weight; the bound
+        // allows a quarter of them to count, and stops a fill that would never end.
+        let max_batches = 4 * bc.min.div_ceil(self.config.batch.max(1)) + 8;
+        let mut batches = 0;
         while first || self.state.buffer.as_ref().is_some_and(|b| b.len() < bc.min) {
+            let buffer_len = self.state.buffer.as_ref().map_or(0, |b| b.len());
+            if batches == max_batches {
+                return Err(Error::Other(format!(
+                    "the replay buffer holds {buffer_len} of the {} points it needs after {batches} AIS batches: \
+                     almost every AIS sample has a non-finite weight or log q (does the flow sample outside \
+                     the target's support?)",
+                    bc.min
+                )));
+            }
             let ais = self.ais_batch(flow, target, rng)?;
             let log_q = flow.log_q(&ais.x)?;
             self.state.buffer.as_mut().expect("created above").push(&ais.x, &ais.log_w, &log_q)?;
             // Only finite values are kept: they go into the checkpoint, where JSON has no NaN.
             self.state.last_ais_metrics = ais.metrics.into_iter().filter(|(_, v)| v.is_finite()).collect();
             first = false;
+            batches += 1;
         }
         self.state.since_ais += 1;
         let buffer = self.state.buffer.as_ref().expect("created above");

@@ -170,3 +170,25 @@ fn fresh_ess(f: &Flow, t: &Gaussian) -> f64 {
     let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
     crate::diagnostics::importance::kish_ess(&log_w).unwrap()
 }
+
+/// `-inf` everywhere: no flow sample is in its support.
+struct NoSupport;
+impl crate::Target for NoSupport {
+    fn dim(&self) -> usize {
+        2
+    }
+    fn log_prob(&self, _x: &[f64]) -> crate::Result<f64> {
+        Ok(f64::NEG_INFINITY)
+    }
+}
+
+#[test]
+fn a_buffer_that_cannot_fill_stops_with_the_cause_instead_of_looping() {
+    let f = flow(4);
+    let mut obj = fab("p2q", json!({"buffer": {"size": 64, "min": 40, "batches_per_ais": 4}}));
+    let err = obj.estimate(&f, &NoSupport, &mut crate::rng::stream(6, 0)).unwrap_err();
+    // 40 points at 16 per batch: 3 batches when all count, 4 * 3 + 8 = 20 before giving up.
+    let msg = err.to_string();
+    assert!(msg.contains("holds 0 of the 40 points it needs after 20 AIS batches"), "{msg}");
+    assert!(!matches!(err, crate::Error::NonFinite(_)), "a skipped step would retry the fill");
+}

@@ -51,6 +51,8 @@ pub struct Trainer {
     rng: Rng,
     step: u64,
     skipped: u64,
+    /// Skipped steps since the last applied one.
+    skipped_in_a_row: u64,
     elapsed: f64,
     last_checkpoint: Option<u64>,
     observers: Vec<Box<dyn Observer>>,
@@ -87,6 +89,7 @@ impl Trainer {
             rng: rng::stream(seed, TRAIN_STREAM),
             step: 0,
             skipped: 0,
+            skipped_in_a_row: 0,
             elapsed: 0.0,
             last_checkpoint: None,
             observers: Vec::new(),
@@ -172,6 +175,7 @@ impl Trainer {
         self.train.checkpoint_every = train.checkpoint_every;
         self.train.eval_every = train.eval_every;
         self.train.eval_samples = train.eval_samples;
+        self.train.max_skipped = train.max_skipped;
     }
 
     /// Makes [`Trainer::run`] stop after the step during which `flag` becomes true (an interrupt
@@ -220,10 +224,27 @@ impl Trainer {
                 let norm = self.optimiser.step(&mut p, &o.grad)?;
                 self.flow.set_params(&p)?;
                 self.objective.after_update(&self.flow)?;
+                self.skipped_in_a_row = 0;
                 StepOutcome { loss: Some(o.loss), grad_norm: Some(norm), metrics: o.metrics }
             }
-            Ok(_) | Err(Error::NonFinite(_)) => {
+            skipped @ (Ok(_) | Err(Error::NonFinite(_))) => {
                 self.skipped += 1;
+                self.skipped_in_a_row += 1;
+                if self.skipped_in_a_row >= self.train.max_skipped.max(1) {
+                    let cause = match skipped {
+                        Err(Error::NonFinite(why)) => why,
+                        Ok(o) if !o.loss.is_finite() => format!("the loss was {}", o.loss),
+                        _ => "the gradient was not finite".into(),
+                    };
+                    return Err(Error::NonFinite(format!(
+                        "training stopped after {} skipped steps in a row (steps {}..={}); last cause: {cause}; \
+                         check the target's log-density where the flow samples, or lower train.lr \
+                         (train.max_skipped sets how many are allowed)",
+                        self.skipped_in_a_row,
+                        self.step + 2 - self.skipped_in_a_row,
+                        self.step + 1
+                    )));
+                }
                 StepOutcome { loss: None, grad_norm: None, metrics: Vec::new() }
             }
             Err(e) => return Err(e),

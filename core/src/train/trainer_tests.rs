@@ -120,6 +120,25 @@ fn non_finite_steps_are_skipped_counted_and_change_nothing() {
 }
 
 #[test]
+fn a_run_of_skipped_steps_stops_training_naming_the_cause() {
+    let reg = Registry::with_builtins();
+    // Calls 1..=3 are bad: steps 2, 3 and 4 are skipped in a row, and the third of them stops.
+    let nan_target = Box::new(NanOnCalls {
+        inner: Gaussian { mu: vec![1.0, -2.0], sigma: vec![0.6, 1.7] },
+        bad_calls: vec![1, 2, 3],
+        calls: AtomicUsize::new(0),
+    });
+    let obj = objective(json!({"name": "kl", "estimator": "g2", "batch": 16}));
+    let train = TrainConfig { steps: 10, lr: 0.05, log_every: 1, max_skipped: 3, ..Default::default() };
+    let mut t = Trainer::new(&reg, nan_target, 3, &spec(), &obj, &train).unwrap();
+    let err = t.run().unwrap_err().to_string();
+    assert!(err.contains("3 skipped steps in a row (steps 2..=4)"), "{err}");
+    assert!(err.contains("train.max_skipped"), "{err}");
+    assert_eq!(t.step(), 3, "the stopping step is not counted as taken");
+    assert_eq!(t.skipped_steps(), 3);
+}
+
+#[test]
 fn resume_refuses_a_target_of_another_dimension() {
     let reg = Registry::with_builtins();
     let obj = objective(json!({"name": "kl", "batch": 8}));

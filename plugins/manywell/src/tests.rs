@@ -122,3 +122,15 @@ fn registry_names_and_config_errors() {
     assert!(msg("manywell", json!({"dims": 4})).contains("unknown field `dims`"));
     assert!(msg("double-well", json!({"dim": 4})).contains("unknown field `dim`"));
 }
+
+#[test]
+fn far_out_the_density_is_minus_infinity_not_nan() {
+    let t = ManyWell::new(4).unwrap();
+    for x in [[1e160, 0.0, 0.0, 0.0], [0.0, 0.0, -1e90, 1.0], [f64::NEG_INFINITY, 0.0, 0.0, 0.0]] {
+        assert_eq!(t.log_prob(&x).unwrap(), f64::NEG_INFINITY, "{x:?}");
+        let mut g = [0.0; 4];
+        assert_eq!(t.log_prob_grad(&x, &mut g).unwrap(), f64::NEG_INFINITY, "{x:?}");
+        assert!(g.iter().all(|v| !v.is_nan()), "{g:?}");
+    }
+    assert!(log_f(1e70).is_finite());
+}

@@ -12,10 +12,15 @@ pub const C: f64 = 1.0;
 /// `integral exp(-(a x + b x^2 + c x^4)) dx`, by high-precision quadrature (tests recompute it).
 pub const WELL_Z: f64 = 11784.509265127827;
 
-/// `log f(x)`.
+/// `log f(x)`; `-inf` where `x^4` overflows (there `b x^2` may overflow too, and `inf - inf` is
+/// NaN).
 pub fn log_f(x: f64) -> f64 {
     let x2 = x * x;
-    -(A * x + B * x2 + C * x2 * x2)
+    let x4 = x2 * x2;
+    if x4.is_infinite() {
+        return f64::NEG_INFINITY;
+    }
+    -(A * x + B * x2 + C * x4)
 }
 
 /// `d log f / dx`.
