@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use bootflow_core::Registry;
 use bootflow_core::run::{EstimateRequest, estimate};
 use bootflow_core::{BiasStats, FlowEval};
+use bootflow_core::{Registry, warnings};
 
 /// Arguments of `bootflow estimate`.
 #[derive(clap::Args)]
@@ -40,6 +40,7 @@ pub fn run(args: &EstimateArgs, registry: &Registry) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&e.to_json()?)?);
     } else {
         print!("{}", table(&e.target, e.step, &e.eval));
+        crate::progress::print_warnings(&warnings::for_flow(&e.eval));
     }
     Ok(())
 }
@@ -149,7 +150,7 @@ mod tests {
         let reg = Registry::with_builtins();
         let args = EstimateArgs {
             flow: PathBuf::from("/nonexistent/run"),
-            samples: 10,
+            samples: 1000,
             ais_steps: None,
             seed: 0,
             json: false,

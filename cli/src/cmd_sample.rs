@@ -123,5 +123,6 @@ pub fn run(args: &SampleArgs, registry: &Registry) -> Result<()> {
         summary.acceptance.map(|a| format!("{a:.3}")).unwrap_or("-".into()),
         args.out.display()
     );
+    crate::progress::print_warnings(&crate::progress::recorded_warnings(&summary));
     Ok(())
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use bootflow_core::CHECKPOINT_FILE;
-use bootflow_core::Registry;
 use bootflow_core::run::outdir::prepare;
 use bootflow_core::run::resume::resumed_spec;
 use bootflow_core::run::spec::load_train_config;
 use bootflow_core::run::{Start, build_target, holds_run, train};
+use bootflow_core::{Registry, warnings};
 
 use crate::Interrupted;
 use crate::progress::Stderr;
@@ -84,6 +84,7 @@ pub fn run(args: &TrainArgs, registry: &Registry) -> Result<()> {
     let params = cfg.target.params.clone().into_iter().collect();
     let target = build_target(registry, &cfg.target.name, &params).context("building the target")?;
     let summary = train(&cfg, target, &out, start, registry, &Stderr)?;
+    crate::progress::print_warnings(&warnings::for_training(summary.steps, summary.skipped_steps));
     if crate::progress::interrupted() {
         return Err(Interrupted(format!(
             "interrupted at step {}: checkpoint in {} (continue with: bootflow train --resume {})",

@@ -24,6 +24,21 @@ pub fn interrupted() -> bool {
     interrupt_flag().load(Ordering::Relaxed)
 }
 
+/// Prints each warning of a result on standard output, where the result itself goes.
+pub fn print_warnings(warnings: &[String]) {
+    for w in warnings {
+        println!("warning: {w}");
+    }
+}
+
+/// The warnings a `summary.json` recorded.
+pub fn recorded_warnings(summary: &bootflow_core::Summary) -> Vec<String> {
+    match summary.extra.get(bootflow_core::warnings::KEY) {
+        Some(serde_json::Value::Array(list)) => list.iter().filter_map(|w| w.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// The CLI's report of a run's progress on stderr.
 pub struct Stderr;
 

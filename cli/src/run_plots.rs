@@ -180,7 +180,7 @@ fn report_of(summary: &Summary, figures: Vec<PathBuf>, title: String) -> Report 
             }
         }
     }
-    Report { title, rows, facts, figures }
+    Report { title, rows, facts, figures, warnings: crate::progress::recorded_warnings(summary) }
 }
 
 /// Draws every figure of the run in `dir` and writes `report.md`; returns the report.

@@ -22,6 +22,8 @@ pub struct Report {
     pub facts: Vec<(String, String)>,
     /// Image files (PNG) to embed; an SVG beside one is linked too.
     pub figures: Vec<PathBuf>,
+    /// Why a result should not be trusted (the run's `summary.json` list).
+    pub warnings: Vec<String>,
 }
 
 /// `value ± error` with the error to two significant digits and the value to the same decimal
@@ -67,6 +69,13 @@ fn cell(text: &str) -> String {
 /// Writes `dir/report.md` and returns its path.
 pub fn write_report(dir: &Path, report: &Report) -> anyhow::Result<PathBuf> {
     let mut md = format!("# {}\n\n", report.title);
+    if !report.warnings.is_empty() {
+        md += "## Warnings\n\n";
+        for w in &report.warnings {
+            let _ = writeln!(md, "- {w}");
+        }
+        md += "\n";
+    }
     if !report.rows.is_empty() {
         md += "| quantity | estimate |\n| --- | --- |\n";
         for row in &report.rows {
@@ -110,6 +119,9 @@ pub fn summary_text(report: &Report) -> String {
     for (key, value) in &report.facts {
         let _ = writeln!(text, "  {key:<width$}  {value}");
     }
+    for w in &report.warnings {
+        let _ = writeln!(text, "warning: {w}");
+    }
     text
 }
 
@@ -128,6 +140,7 @@ mod tests {
             ],
             facts: vec![("wall time".into(), "12.5 s".into()), ("acceptance".into(), "0.71".into())],
             figures: vec![dir.join("target.png"), dir.join("figs/training.png")],
+            warnings: Vec::new(),
         }
     }
 
@@ -156,6 +169,11 @@ mod tests {
             assert!(text.contains(row), "missing {row} in\n{text}");
         }
         assert!(text.contains("- **wall time**: 12.5 s") && text.contains("- **acceptance**: 0.71"));
+        assert!(!text.contains("Warnings"));
+        let warned = Report { warnings: vec!["flow ESS is 0.5 %, below 1 %".into()], ..report };
+        let text = std::fs::read_to_string(write_report(&dir, &warned).unwrap()).unwrap();
+        assert!(text.starts_with("# gmm5: FAB + MIS\n\n## Warnings\n\n- flow ESS is 0.5 %, below 1 %\n"), "{text}");
+        assert!(summary_text(&warned).ends_with("warning: flow ESS is 0.5 %, below 1 %\n"));
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod eval;
 pub mod importance;
 pub mod lag_products;
 pub mod normal_quantile;
+pub mod warnings;
 
 pub use autocorr::{TauInt, tau_int};
 pub use convergence::{ess_bulk, ess_mean, ess_tail, mcse_mean, rhat};

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::diagnostics::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
+use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::registry::parse_config;
 use crate::run::spec::RunSpec;
@@ -31,6 +32,9 @@ pub struct EstimateRequest {
     /// Seed of the evaluation's random streams.
     pub seed: u64,
 }
+
+/// Fewest samples `estimate` accepts.
+pub const MIN_SAMPLES: usize = 100;
 
 /// The estimates of a trained flow, as written to `estimate.json`.
 #[derive(Clone, Debug)]
@@ -59,6 +63,7 @@ impl Estimate {
             m.insert("step".into(), Value::from(self.step));
             m.insert("train_seconds".into(), Value::from(self.train_seconds));
             m.insert("seed".into(), Value::from(self.seed));
+            m.insert(warnings::KEY.into(), serde_json::json!(warnings::for_flow(&self.eval)));
         }
         Ok(out)
     }
@@ -155,6 +160,12 @@ pub fn evaluate_checkpoint(
     req: &EstimateRequest,
     registry: &Registry,
 ) -> Result<FlowEval> {
+    if req.samples < MIN_SAMPLES {
+        return Err(Error::Config(format!(
+            "--samples {}: an estimate needs at least {MIN_SAMPLES} samples (with fewer, ESS and the error of log Z mean nothing)",
+            req.samples
+        )));
+    }
     let eval_cfg =
         EvalConfig { samples: req.samples, ais: ais_config(c, req.ais_steps, registry)?, ..Default::default() };
     let mut r = rng::stream(req.seed, 0);

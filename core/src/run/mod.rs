@@ -29,6 +29,7 @@ pub use train::{CONFIG_FILE, Start, TrainSummary, holds_run, run_trainer, train,
 
 use crate::Registry;
 use crate::diagnostics::eval::FlowEval;
+use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::output::metrics::read_metrics_csv;
 use crate::output::summary::Summary;
@@ -116,6 +117,10 @@ pub fn run(
         json!({"ess": eval.ess, "ess_ais": eval.ess_ais, "forward_ess": eval.forward_ess, "log_z": eval.log_z,
             "log_z_se": eval.log_z_se, "test_mean_log_q": eval.test_mean_log_q}),
     );
+    let mut warnings = warnings::for_training(trained.steps, trained.skipped_steps);
+    warnings.extend(warnings::for_flow(&eval));
+    warnings.extend(warnings::for_chains(&summary));
+    summary.extra.insert(warnings::KEY.into(), json!(warnings));
     summary.write_atomic(&out.join(sample::SUMMARY_FILE))?;
     Ok(RunSummary { train: trained, final_loss, flow: eval, sample: summary })
 }

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::mcmc::ais::{Annealer, Spacing};
 use crate::mcmc::chains::{ChainConfig, run_chains};
@@ -257,6 +258,10 @@ pub fn sample_with(
         }
         _ => unreachable!("check_sizes and the kernel choice cover every method"),
     };
+    let mut sampled = sampled;
+    let mut warnings = warnings::for_chains(&sampled.summary);
+    warnings.extend(warnings::for_importance(&sampled.summary));
+    sampled.summary.extra.insert(warnings::KEY.into(), json!(warnings));
     if let Some(out) = out {
         sampled.summary.write_atomic(&out.join(SUMMARY_FILE))?;
     }

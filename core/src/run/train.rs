@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::run::progress::RunProgress;
 use crate::run::target::pin_script;
@@ -98,6 +99,7 @@ pub fn write_summary(out: &Path, summary: &TrainSummary) -> Result<()> {
         "skipped_steps": summary.skipped_steps,
         "seconds": summary.seconds,
         "n_params": summary.n_params,
+        warnings::KEY: warnings::for_training(summary.steps, summary.skipped_steps),
     });
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Bug(format!("summary JSON: {e}")))?;
     std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))
