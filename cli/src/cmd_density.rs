@@ -3,7 +3,8 @@
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
+use bootflow_core::run::input::{data_limit, read_text};
 use bootflow_core::{Batch, Registry};
 use clap::Args;
 
@@ -73,7 +74,7 @@ pub fn fmt(v: f64) -> String {
 
 /// Reads `d`-column points; errors name the file, line and column.
 pub fn read_points(path: &PathBuf, d: usize) -> Result<Batch> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read points file {}", path.display()))?;
+    let text = read_text(path, "points file", data_limit())?;
     let mut values = Vec::new();
     let mut first_data = true;
     for (ln, line) in text.lines().enumerate() {

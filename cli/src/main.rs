@@ -45,6 +45,12 @@ struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     plugin_dir: Vec<PathBuf>,
 
+    /// Memory a command may plan to use, e.g. `8G` or `512M` (default: half of physical
+    /// memory). Sizes past it (batch, network widths, buffer, chains x draws, samples) are
+    /// refused before anything is allocated, naming the key or flag.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = bootflow_core::run::budget::parse_size)]
+    max_memory: Option<u64>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -136,6 +142,9 @@ enum Command {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(bytes) = cli.max_memory {
+        bootflow_core::run::budget::set_max_memory(bytes);
+    }
     // Commands that need no registry: they work whatever the plugin search path holds.
     if let Command::Plugins { json } = cli.command {
         return cmd_plugins::run(&cli.plugin_dir, json);

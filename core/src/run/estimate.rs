@@ -166,6 +166,13 @@ pub fn evaluate_checkpoint(
             req.samples
         )));
     }
+    crate::run::budget::check_evaluation(
+        crate::run::budget::FLAGS,
+        c.flow.dim,
+        &c.flow.spec,
+        req.samples,
+        req.ais_steps.unwrap_or(0),
+    )?;
     let eval_cfg =
         EvalConfig { samples: req.samples, ais: ais_config(c, req.ais_steps, registry)?, ..Default::default() };
     let mut r = rng::stream(req.seed, 0);

@@ -5,8 +5,10 @@
 //!
 //! Nothing here prints: progress goes to the [`RunProgress`] the caller passes in.
 
+pub mod budget;
 pub mod checks;
 pub mod estimate;
+pub mod input;
 pub mod outdir;
 pub mod progress;
 pub mod resume;
@@ -82,12 +84,27 @@ pub fn run(
 ) -> Result<RunSummary> {
     let params = spec.train.target.params.clone().into_iter().collect();
     let target = build_target(registry, &spec.train.target.name, &params).context("building the target")?;
+    // Everything after training is sized now, so a run never trains for an hour and then fails.
+    let ais_steps = if spec.sample.method == "mis-ais" { spec.sample.ais_steps } else { 0 };
+    let columns = target.dim() + target.observable_names().len() + 3;
+    let names = budget::RUN_KEYS;
+    budget::check_sampling(names, spec.sample.chains, spec.sample.draws, columns, ais_steps)?;
+    budget::check_open_files(names.chains, spec.sample.chains)?;
+    let eval_ais = spec.evaluate.ais.unwrap_or(0);
+    budget::check_evaluation(
+        budget::SizeNames { ais_steps: "evaluate.ais", ..names },
+        target.dim(),
+        &spec.train.flow,
+        spec.evaluate.samples,
+        eval_ais,
+    )?;
     let mut trainer = match start {
         Start::Fresh => {
             let mut recorded = spec.clone();
             recorded.pin_script()?;
+            let trainer = Trainer::from_config(registry, target, &spec.train)?;
             train::write_config(out, &recorded.table)?;
-            Trainer::from_config(registry, target, &spec.train)?.write_to(out)?
+            trainer.write_to(out)?
         }
         Start::Resume => {
             // What the earlier run sampled and drew belongs to its flow, not to the one trained now.

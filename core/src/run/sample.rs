@@ -17,6 +17,7 @@ use crate::mcmc::mis::{MisConfig, Proposal, run_mis};
 use crate::model::density::FlowDensity;
 use crate::output::chain_sink::{ChainSink, Draws};
 use crate::output::summary::{ImportanceSummary, Summary};
+use crate::run::budget;
 use crate::run::progress::{Event, RunProgress};
 use crate::run::sets::parse_set;
 use crate::run::spec::RunSpec;
@@ -204,6 +205,12 @@ pub fn sample_with(
     progress: &dyn RunProgress,
 ) -> Result<Sampled> {
     check_sizes(req, flow.is_some())?;
+    let ais_steps = if req.method == Method::MisAis { req.ais_steps } else { 0 };
+    let columns = target.dim() + target.observable_names().len() + 3;
+    budget::check_sampling(budget::FLAGS, req.sizes.chains, req.sizes.draws, columns, ais_steps)?;
+    if out.is_some() {
+        budget::check_open_files("--chains", req.sizes.chains)?;
+    }
     let params = parse_params(&req.target_sets)?;
     let kernel_name = match req.method {
         Method::Hmc | Method::Rwm => req.method.name().to_string(),

@@ -154,7 +154,7 @@ fn parse_table(text: &str, sets: &[String], origin: &str) -> Result<Value> {
 
 /// Reads a TOML config file as a JSON value with `--set` overrides applied.
 pub fn load_table(path: &Path, sets: &[String]) -> Result<Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = crate::run::input::read_text(path, "config", crate::run::input::TEXT_LIMIT)?;
     parse_table(&text, sets, &path.display().to_string())
 }
 

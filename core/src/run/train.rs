@@ -83,8 +83,10 @@ pub fn train(
         Start::Fresh => {
             let mut recorded = config.clone();
             pin_script(&mut recorded.target)?;
+            // Built before anything is written: a refused config leaves the directory untouched.
+            let trainer = Trainer::from_config(registry, target, config)?;
             write_config(out, &recorded)?;
-            Trainer::from_config(registry, target, config)?.write_to(out)?
+            trainer.write_to(out)?
         }
     };
     let summary = run_trainer(&mut trainer, progress)?;

@@ -91,7 +91,7 @@ fn defines(ast: &AST, name: &str) -> bool {
 impl ScriptTarget {
     /// Loads the script at `path`; errors name the file as given.
     pub fn from_file(path: &Path, params: &BTreeMap<String, Value>) -> Result<ScriptTarget> {
-        let source = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let source = crate::run::input::read_text(path, "script", crate::run::input::TEXT_LIMIT)?;
         ScriptTarget::from_source(&path.display().to_string(), &source, params)
     }
 

@@ -16,7 +16,7 @@ use crate::registry::{Registry, Source};
 /// Registers the script at `path` as target `name`. Its description is the first line of the
 /// script's header comment; the factory passes every key of its config table as a parameter.
 pub fn register_script(reg: &mut Registry, name: &str, path: &Path) -> Result<()> {
-    let source = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let source = crate::run::input::read_text(path, "script", crate::run::input::TEXT_LIMIT)?;
     let description = source
         .lines()
         .map(str::trim)

@@ -246,7 +246,11 @@ impl GaussianMixture {
                 if c.weights.is_some() || c.stds.is_some() {
                     return Err(Error::Config("mixture: weights and stds come from the data file".into()));
                 }
-                let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("mixture data {path}"), e))?;
+                let text = crate::run::input::read_text(
+                    std::path::Path::new(&path),
+                    "mixture data",
+                    crate::run::input::data_limit(),
+                )?;
                 Self::from_csv(&text, &path, c.std)?
             }
             (None, Some(means)) => {

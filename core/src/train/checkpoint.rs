@@ -84,7 +84,7 @@ impl Checkpoint {
     /// Reads `dir/checkpoint.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join(CHECKPOINT_FILE);
-        let text = fs::read(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let text = crate::run::input::read_bytes(&path, "checkpoint", crate::run::input::data_limit())?;
         let c: Self =
             serde_json::from_slice(&text).map_err(|e| Error::Config(format!("checkpoint {}: {e}", path.display())))?;
         if c.format != FORMAT {

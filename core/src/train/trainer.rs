@@ -76,6 +76,8 @@ impl Trainer {
             return Err(Error::Config("train.lr_final must be a positive number".into()));
         }
         let dim = target.dim();
+        let eval_samples = if train.eval_every > 0 { train.eval_samples } else { 0 };
+        crate::run::budget::check_training(dim, flow, objective, eval_samples)?;
         let built = registry.flow(dim, flow, seed)?;
         let optimiser = Adam::new(train.adam(), built.n_params())?;
         Ok(Self {

@@ -52,6 +52,10 @@ impl Default for HmcConfig {
     }
 }
 
+/// Most leapfrog steps per transition: 1023, the longest trajectory of Stan's NUTS at its default
+/// maximum tree depth of 10.
+pub const MAX_LEAPFROG: usize = 1023;
+
 /// Batched Hamiltonian Monte Carlo with an adaptable step size.
 #[derive(Clone, Debug)]
 pub struct Hmc {
@@ -68,10 +72,17 @@ const HMC_STATE_LEN: usize = STATE_LEN + 2;
 
 impl Hmc {
     /// An `hmc` kernel for `dim`-dimensional densities.
+    ///
+    /// [`MAX_LEAPFROG`] bounds the work of one transition.
     pub fn new(dim: usize, config: HmcConfig) -> Result<Self> {
         let bad = |what: &str| Err(Error::Config(format!("hmc: {what}, got {config:?}")));
         if config.n_leapfrog == 0 {
             return bad("n_leapfrog must be at least 1");
+        }
+        if config.n_leapfrog > MAX_LEAPFROG {
+            return bad(&format!(
+                "n_leapfrog must be at most {MAX_LEAPFROG} (Stan's deepest NUTS tree; longer trajectories only cost time)"
+            ));
         }
         if !(config.step_size > 0.0 && config.step_size.is_finite()) {
             return bad("step_size must be positive and finite");

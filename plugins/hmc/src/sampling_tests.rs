@@ -335,6 +335,7 @@ fn registry_builds_the_kernel_and_rejects_bad_configs() {
         json!({"mass": [1.0, -1.0]}),
         json!({"jitter": 1.5}),
         json!({"n_leapfrog": 0}),
+        json!({"n_leapfrog": 1024}),
         json!({"adapt": "nuts"}),
         json!({"step": 0.1}),
     ] {
