@@ -101,6 +101,9 @@ pub fn read_points(path: &PathBuf, d: usize) -> Result<Batch> {
             let v: f64 = f.parse().map_err(|_| {
                 anyhow::anyhow!("{}:{}: column {}: '{f}' is not a number", path.display(), ln + 1, c + 1)
             })?;
+            if !v.is_finite() {
+                bail!("{}:{}: column {}: '{f}' is not a finite number", path.display(), ln + 1, c + 1);
+            }
             values.push(v);
         }
     }

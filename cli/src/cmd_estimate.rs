@@ -156,6 +156,6 @@ mod tests {
             json: false,
         };
         let msg = format!("{:#}", run(&args, &reg).unwrap_err());
-        assert!(msg.contains("checkpoint"), "{msg}");
+        assert!(msg.contains("--flow /nonexistent/run: no such file"), "{msg}");
     }
 }

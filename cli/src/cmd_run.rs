@@ -24,7 +24,8 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// Continue the training of the run in DIR (default: the output directory) from its
     /// checkpoint, then evaluate and sample anew; a config file or --set may change only
-    /// train.steps, train.max_seconds, the logging and evaluation intervals, [evaluate] and [sample].
+    /// train.steps, train.max_seconds, train.max_skipped, the logging and evaluation intervals,
+    /// [evaluate] and [sample].
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
     /// Empty a used output directory first (only if everything in it was written by bootflow).

@@ -25,8 +25,8 @@ pub struct TrainArgs {
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR (default: the output directory) from its checkpoint, with the
-    /// config it recorded; a config file or --set may change only train.steps, train.max_seconds
-    /// and the logging, checkpoint and evaluation intervals.
+    /// config it recorded; a config file or --set may change only train.steps, train.max_seconds,
+    /// train.max_skipped and the logging, checkpoint and evaluation intervals.
     #[arg(long, value_name = "DIR", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
     /// Empty a used output directory first (only if everything in it was written by bootflow).

@@ -1,7 +1,7 @@
 //! `bootflow`: train normalizing flows, run MCMC chains and estimate, from the command line.
 //!
 //! Every failure prints one line `error: ...` on stderr and exits with status 2.
-
+#![forbid(unsafe_code)]
 // Doc comments of the argument structs are clap's help text: `[target]` names a config table and
 // `<config file stem>` a placeholder, literally (not links or HTML).
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
@@ -26,7 +26,7 @@ mod target_arg;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Sample hard distributions with normalizing flows and MCMC.
 ///
@@ -173,7 +173,10 @@ mod cli_tests;
 
 /// Command-line errors as one line too (help and version requests print as clap prints them).
 fn parse_args() -> Result<Cli, ExitCode> {
-    Cli::try_parse().map_err(|e| {
+    // `--chains -1` is a bad value for --chains (named in the error), not an unknown flag `-1`.
+    let command = Cli::command().mut_subcommands(|s| s.allow_negative_numbers(true));
+    let parsed = command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m));
+    parsed.map_err(|e| {
         if e.exit_code() == 0 || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
             e.exit();
         }

@@ -186,6 +186,10 @@ fn report_of(summary: &Summary, figures: Vec<PathBuf>, title: String) -> Report 
 /// Draws every figure of the run in `dir` and writes `report.md`; returns the report.
 pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
     let run = RunSpec::from_file(&dir.join("config.toml"), &[])?;
+    // Read first: a directory `bootflow run` did not write (a `train` run has no MIS summary)
+    // is refused before any figure is drawn into it.
+    let summary = Summary::read(&dir.join("summary.json"))
+        .map_err(|e| anyhow::anyhow!("{} is not a directory written by `bootflow run` ({e})", dir.display()))?;
     let target = build_target(reg, &run.train.target.name, &run.train.target.params.clone().into_iter().collect())?;
     // A figure that cannot be drawn (e.g. a run too short to log any metric) is reported and
     // left out; the others and the report are still written.
@@ -201,7 +205,6 @@ pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
     keep("training", training());
     keep("sample", sample_figure(dir, &run, target.as_ref(), reg).map(|f| vec![f]));
     keep("chain", read_chains(dir).and_then(|c| chain_figures(dir, &c)));
-    let summary = Summary::read(&dir.join("summary.json"))?;
     let report = report_of(&summary, figures, format!("bootflow run: {}", run.train.target.name));
     write_report(dir, &report)?;
     Ok(report)

@@ -189,7 +189,7 @@ impl Registry {
             let ctx = LayerContext { dim, index, seed: seed.wrapping_add(index as u64) };
             let made = self.bijection(name, &ctx, &cfg).map_err(|e| match e {
                 Error::Config(m) => Error::Config(format!("flow.layers[{index}] ({name}): {m}")),
-                other => other,
+                other => Error::Other(format!("flow.layers[{index}]: {other}")),
             })?;
             layers.extend(made);
         }
@@ -224,7 +224,16 @@ fn one() -> f64 {
 /// `what`. `null` is read as an empty table.
 pub fn parse_config<T: DeserializeOwned>(what: &str, config: &Value) -> Result<T> {
     let v = if config.is_null() { Value::Object(Default::default()) } else { config.clone() };
-    serde_json::from_value(v).map_err(|e| Error::Config(format!("{what}: {e}")))
+    // The error names the key inside the component ("hidden[0]: invalid value ...").
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            Error::Config(format!("{what}: {inner}"))
+        } else {
+            Error::Config(format!("{what}: {path}: {inner}"))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -241,7 +250,7 @@ mod tests {
         assert_eq!(f.n_params(), 12);
         let bad: FlowSpec = parse_config("flow", &json!({"layers": [{"type": "nope"}]})).unwrap();
         let msg = r.flow(3, &bad, 1).err().unwrap().to_string();
-        assert!(msg.contains("unknown bijection 'nope'") && msg.contains("affine"), "{msg}");
+        assert!(msg.contains("flow.layers[0]: unknown bijection 'nope'") && msg.contains("affine"), "{msg}");
         let extra: FlowSpec = parse_config("flow", &json!({"layers": [{"type": "affine", "width": 3}]})).unwrap();
         let msg = r.flow(3, &extra, 1).err().unwrap().to_string();
         assert!(msg.contains("flow.layers[0] (affine)") && msg.contains("width"), "{msg}");

@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
+use bootflow_core::Error;
 use bootflow_core::run::{CONFIG_FILE, RunSpec, build_target};
-use bootflow_core::run::{EstimateRequest, Method, SampleRequest, Sizes, evaluate_checkpoint, holds_run, sample_with};
-use bootflow_core::{Error, chain_path};
+use bootflow_core::run::{EstimateRequest, Method, SampleRequest, Sizes, evaluate_checkpoint, sample_with};
 use pyo3::exceptions::{PyFileExistsError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use serde_json::Value;
@@ -57,10 +57,11 @@ pub fn sample<'py>(
     let Value::Object(options) = parse_json("kernel options", kernel_options)? else {
         return Err(PyTypeError::new_err("kernel options must be keyword arguments"));
     };
+    // Chains are never written beside another run's (or anyone's) files.
     if let Some(dir) = &out
-        && (holds_run(dir) || chain_path(dir, 0).exists())
+        && std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some())
     {
-        return Err(PyFileExistsError::new_err(format!("{} already holds a run; choose another out", dir.display())));
+        return Err(PyFileExistsError::new_err(format!("{} already holds files; choose another out", dir.display())));
     }
     let name = target.spec.get("name").and_then(Value::as_str).unwrap_or("python-callable").to_string();
     let target_sets = match &target.spec {

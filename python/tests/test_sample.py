@@ -48,7 +48,7 @@ def test_the_same_request_gives_the_clis_chains(tmp_path, cli):
     assert summary["acceptance"] == from_cli["acceptance"]
     for c in (1, 2, 3):
         assert (tmp_path / "py" / f"chain_{c}.csv").exists()
-    with pytest.raises(FileExistsError, match="already holds a run"):
+    with pytest.raises(FileExistsError, match="already holds files"):
         bootflow.sample(bootflow.target("manywell", dim=4), out=tmp_path / "py", progress=False, **args)
 
 

@@ -57,7 +57,7 @@ fn a_killed_sampler_leaves_only_complete_rows() {
     let dir = built::temp_dir("sample-kill");
     let mut child = Command::new(built::bootflow())
         .args(["sample", "--target", "gaussian", "--set", "dim=5", "--method", "rwm", "--chains", "3"])
-        .args(["--draws", "100000000", "--warmup", "0", "--out", dir.to_str().unwrap()])
+        .args(["--draws", "10000000", "--warmup", "0", "--out", dir.to_str().unwrap()])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

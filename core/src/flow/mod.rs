@@ -42,7 +42,7 @@ impl Flow {
         let dim = base_mean.len();
         check_dim("base std length", base_std.len(), dim)?;
         if base_std.iter().any(|s| !(*s > 0.0 && s.is_finite())) {
-            return Err(Error::Config("base std must be positive and finite".into()));
+            return Err(Error::Config("flow.base_std must be positive and finite".into()));
         }
         let mut offsets = vec![0];
         for (k, l) in layers.iter().enumerate() {

@@ -40,12 +40,11 @@ pub struct RandomWalk {
 impl RandomWalk {
     /// A kernel with the given config; fails unless `step_size > 0` and `0 < target_accept < 1`.
     pub fn new(config: RandomWalkConfig) -> Result<Self> {
-        let step_ok = config.step_size > 0.0 && config.step_size.is_finite();
-        let accept_ok = 0.0 < config.target_accept && config.target_accept < 1.0;
-        if !step_ok || !accept_ok {
-            return Err(Error::Config(format!(
-                "rwm: step_size must be > 0 and target_accept in (0, 1), got {config:?}"
-            )));
+        if !(config.step_size > 0.0 && config.step_size.is_finite()) {
+            return Err(Error::Config(format!("rwm: step_size must be positive and finite, got {}", config.step_size)));
+        }
+        if !(0.0 < config.target_accept && config.target_accept < 1.0) {
+            return Err(Error::Config(format!("rwm: target_accept must be in (0, 1), got {}", config.target_accept)));
         }
         Ok(Self { log_step: config.step_size.ln(), config, adapt: false, adapt_steps: 0.0 })
     }

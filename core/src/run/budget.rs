@@ -122,13 +122,15 @@ fn number(v: &Value, key: &str, default: f64) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
-/// Parameters and per-point activations of a flow's layers on `dim` coordinates, from their
-/// tables: every layer with `hidden` widths has a network per coupling or block (`couplings`,
-/// `blocks`), from `dim` inputs through the widths to up to `dim * (3 bins + 1)` outputs (a
-/// spline's); `channels` count as widths of `dim` sites each.
-fn flow_sizes(dim: f64, flow: &FlowSpec) -> (f64, f64) {
-    let (mut params, mut per_point) = (dim * flow.layers.len() as f64, dim * flow.layers.len() as f64);
-    for layer in &flow.layers {
+/// Parameters and per-point activations of each of a flow's layers on `dim` coordinates, from
+/// their tables, with the key to name for it (`flow.layers[2] (hidden, couplings)`): every layer
+/// with `hidden` widths has a network per coupling or block (`couplings`, `blocks`), from `dim`
+/// inputs through the widths to up to `dim * (3 bins + 2)` outputs (a spline's); `channels`
+/// count as widths of `dim` sites each.
+fn layer_sizes(dim: f64, flow: &FlowSpec) -> Vec<(String, f64, f64)> {
+    let mut out = Vec::new();
+    for (i, layer) in flow.layers.iter().enumerate() {
+        let (mut params, mut per_point) = (dim, dim);
         let count = number(layer, "couplings", number(layer, "blocks", 1.0)).max(1.0);
         let widths = |key: &str| -> Vec<f64> {
             layer
@@ -137,12 +139,19 @@ fn flow_sizes(dim: f64, flow: &FlowSpec) -> (f64, f64) {
                 .map(|a| a.iter().filter_map(Value::as_f64).collect())
                 .unwrap_or_default()
         };
-        let out = dim * (3.0 * number(layer, "bins", 0.0) + 2.0);
-        let hidden = widths("hidden");
+        let out_width = dim * (3.0 * number(layer, "bins", 0.0) + 2.0);
+        // Conditioned layers without `hidden` get their factory's default widths (64 x 64 or
+        // less), which this bound covers.
+        let conditioned =
+            matches!(layer.get("type").and_then(Value::as_str), Some("realnvp" | "spline" | "maf" | "iaf"));
+        let hidden = match widths("hidden") {
+            h if h.is_empty() && conditioned => vec![64.0, 64.0],
+            h => h,
+        };
         if !hidden.is_empty() {
             let mut chain = vec![dim];
             chain.extend(&hidden);
-            chain.push(out);
+            chain.push(out_width);
             params += count * chain.windows(2).map(|w| (w[0] + 1.0) * w[1]).sum::<f64>();
             per_point += count * chain.iter().sum::<f64>();
         }
@@ -156,8 +165,31 @@ fn flow_sizes(dim: f64, flow: &FlowSpec) -> (f64, f64) {
             // im2col holds each input channel times the kernel size per site.
             per_point += count * dim * chain.iter().map(|c| c * (k + 1.0)).sum::<f64>();
         }
+        let keys: Vec<&str> = ["hidden", "channels", "couplings", "blocks", "bins"]
+            .into_iter()
+            .filter(|k| layer.get(*k).is_some())
+            .collect();
+        let key = if keys.is_empty() {
+            format!("flow.layers[{i}]")
+        } else {
+            format!("flow.layers[{i}] ({})", keys.join(", "))
+        };
+        out.push((key, params, per_point));
     }
-    (params, per_point)
+    out
+}
+
+/// Total parameters and per-point activations of a flow.
+fn flow_sizes(dim: f64, flow: &FlowSpec) -> (f64, f64) {
+    layer_sizes(dim, flow).iter().fold((0.0, 0.0), |(p, a), l| (p + l.1, a + l.2))
+}
+
+/// Refuses a dimension whose vectors alone (a few dozen per point: positions, gradients, means,
+/// scales) would not fit the budget; `what` names where it came from.
+pub fn check_dimension(what: &str, dim: f64) -> Result<()> {
+    let mut need = Need::default();
+    need.add(what, F64 * 64.0 * dim);
+    need.check(&format!("{what} = {dim}"))
 }
 
 /// Adam's moments, the gradient and a copy of the parameters, beside the parameters.
@@ -174,9 +206,11 @@ const KERNEL_BYTES: f64 = 4096.0;
 pub fn check_training(dim: usize, flow: &FlowSpec, objective: &Component, eval_samples: usize) -> Result<()> {
     let dim = dim as f64;
     let o = Value::Object(objective.params.clone());
-    let (params, per_point) = flow_sizes(dim, flow);
+    let per_point = flow_sizes(dim, flow).1;
     let mut need = Need::default();
-    need.add("flow.layers", F64 * PARAM_COPIES * params);
+    for (key, params, _) in layer_sizes(dim, flow) {
+        need.add(&key, F64 * PARAM_COPIES * params);
+    }
     let batch = number(&o, "batch", 256.0);
     need.add("objective.batch", F64 * ACTIVATION_COPIES * batch * (per_point + 4.0 * dim));
     let steps = number(&o, "n_intermediate", 0.0);
@@ -237,8 +271,8 @@ pub fn check_sampling(names: SizeNames, chains: usize, draws: usize, columns: us
     let mut need = Need::default();
     let (c, d) = (chains as f64, draws as f64);
     // Each draw's values, and the ranks and sorted copies of a quantity the diagnostics build.
-    need.add(names.draws, F64 * c * d * (columns as f64 + 3.0));
     need.add(names.chains, c * 64.0 * 1024.0);
+    need.add(names.draws, F64 * c * d * (columns as f64 + 3.0));
     need.add(names.ais_steps, KERNEL_BYTES * ais_steps as f64);
     need.check("sampling")
 }
@@ -310,7 +344,8 @@ mod tests {
 
         let msg = |r: Result<()>| r.unwrap_err().to_string();
         assert!(msg(check_training(2, &flow(64), &kl(1_000_000_000), 0)).starts_with("objective.batch: training"));
-        assert!(msg(check_training(2, &flow(100_000_000), &kl(64), 0)).starts_with("flow.layers: training"));
+        let m = msg(check_training(2, &flow(100_000_000), &kl(64), 0));
+        assert!(m.starts_with("flow.layers[0] (hidden, couplings): training"), "{m}");
         let mut many = kl(64);
         many.params.insert("n_intermediate".into(), json!(100_000_000u64));
         assert!(msg(check_training(2, &flow(8), &many, 0)).starts_with("objective.n_intermediate: training"));

@@ -39,6 +39,9 @@ pub fn check(cfg: &RunConfig) -> std::result::Result<(), BadKey> {
     if !(t.weight_decay.is_finite() && t.weight_decay >= 0.0) {
         return Err(bad("train.weight_decay", format!("must be a number >= 0, got {}", t.weight_decay)));
     }
+    if t.steps == 0 {
+        return Err(bad("train.steps", "must be at least 1".into()));
+    }
     if t.log_every == 0 {
         return Err(bad("train.log_every", "must be at least 1".into()));
     }

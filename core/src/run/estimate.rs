@@ -12,7 +12,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::registry::parse_config;
 use crate::run::spec::RunSpec;
 use crate::run::target::build_target;
-use crate::train::checkpoint::Checkpoint;
+use crate::train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 use crate::train::fab::FabConfig;
 use crate::{Flow, Registry, Target, rng};
 
@@ -129,13 +129,25 @@ pub fn ais_config(c: &Checkpoint, steps: Option<usize>, registry: &Registry) -> 
 /// Runs `bootflow estimate`: rebuilds the trained flow and its target from the run directory,
 /// evaluates the flow and writes `estimate.json` next to the checkpoint.
 pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> {
+    let given = req.flow.display();
+    if !req.flow.exists() {
+        return Err(Error::Config(format!("--flow {given}: no such file or directory")));
+    }
+    if req.flow.is_file() && req.flow.file_name().is_none_or(|n| n != CHECKPOINT_FILE) {
+        return Err(Error::Config(format!("--flow {given}: expected a run directory or its {CHECKPOINT_FILE}")));
+    }
     let dir = run_dir(&req.flow);
     let c = Checkpoint::read(&dir).with_context(|| format!("reading the checkpoint in {}", dir.display()))?;
     // A `bootflow run` config adds [evaluate] and [sample] to the train config.
     let cfg = RunSpec::from_file(&dir.join("config.toml"), &[])?.train;
     let target = build_target(registry, &cfg.target.name, &cfg.target.params.clone().into_iter().collect())?;
-    let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
-    flow.set_params(&c.params).context("loading the flow parameters")?;
+    let shown = dir.join(CHECKPOINT_FILE).display().to_string();
+    crate::run::budget::check_dimension("the checkpoint's flow.dim", c.flow.dim as f64)
+        .with_context(|| format!("checkpoint {shown}"))?;
+    let mut flow = registry
+        .flow(c.flow.dim, &c.flow.spec, c.flow.seed)
+        .with_context(|| format!("rebuilding the flow of checkpoint {shown}"))?;
+    flow.set_params(&c.params).with_context(|| format!("loading params of checkpoint {shown}"))?;
     let eval = evaluate_checkpoint(&c, &flow, target.as_ref(), req, registry)?;
     let estimate = Estimate {
         eval,

@@ -103,6 +103,7 @@ pub fn run(
             let mut recorded = spec.clone();
             recorded.pin_script()?;
             let trainer = Trainer::from_config(registry, target, &spec.train)?;
+            outdir::empty_forced(out)?;
             train::write_config(out, &recorded.table)?;
             trainer.write_to(out)?
         }
@@ -110,7 +111,7 @@ pub fn run(
             // What the earlier run sampled and drew belongs to its flow, not to the one trained now.
             remove_sampling_outputs(out)?;
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
-            t.extend(&spec.train.train);
+            t.extend(&spec.train.train)?;
             train::write_config(out, &spec.table)?;
             t
         }

@@ -3,7 +3,8 @@
 //! would read chains of both). `--force` empties a used directory first, but only one that holds
 //! nothing but files bootflow writes: it never deletes what it did not make.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::error::{Error, Result};
 
@@ -28,9 +29,14 @@ pub fn is_bootflow_file(name: &str) -> bool {
     FIXED.contains(&name) || name.starts_with("summary.json.") || chain || figure
 }
 
-/// Makes `dir` ready for a new run: absent or empty is fine; a used directory is refused unless
-/// `force`, which empties it when everything in it is bootflow's. `flag` names the option that
-/// chose the directory in messages (`--out`).
+/// A directory `--force` will empty, and its files: emptied by [`empty_forced`] when the command
+/// is about to write, so a command that fails on its input first leaves the old run whole.
+static PENDING: Mutex<Option<(PathBuf, Vec<PathBuf>)>> = Mutex::new(None);
+
+/// Checks that `dir` is ready for a new run: absent or empty is fine; a used directory is
+/// refused unless `force`, which marks it to be emptied (by [`empty_forced`], which the run
+/// pipeline calls just before its first write) when everything in it is bootflow's. `flag`
+/// names the option that chose the directory in messages (`--out`).
 pub fn prepare(dir: &Path, force: bool, flag: &str) -> Result<()> {
     let shown = dir.display();
     let entries = match std::fs::read_dir(dir) {
@@ -58,8 +64,19 @@ pub fn prepare(dir: &Path, force: bool, flag: &str) -> Result<()> {
             "--force: {flag} {shown} holds {foreign}, which bootflow did not write; not emptying it"
         )));
     }
-    for (_, path) in &names {
-        std::fs::remove_file(path).map_err(|e| Error::io(format!("--force: removing {}", path.display()), e))?;
+    let files = names.into_iter().map(|(_, p)| p).collect();
+    *PENDING.lock().unwrap_or_else(|e| e.into_inner()) = Some((dir.to_path_buf(), files));
+    Ok(())
+}
+
+/// Empties `dir` if [`prepare`] marked it for `--force`; otherwise does nothing.
+pub fn empty_forced(dir: &Path) -> Result<()> {
+    let mut pending = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+    if pending.as_ref().is_some_and(|(d, _)| d == dir) {
+        let (_, files) = pending.take().expect("checked above");
+        for path in &files {
+            std::fs::remove_file(path).map_err(|e| Error::io(format!("--force: removing {}", path.display()), e))?;
+        }
     }
     Ok(())
 }
@@ -86,6 +103,10 @@ mod tests {
         assert!(err.contains("already holds files (e.g. chain_1.csv)") && err.contains("--force"), "{err}");
         assert!(dir.join("chain_1.csv").exists());
         prepare(&dir, true, "--out").unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "emptied before the command writes");
+        empty_forced(&dir.join("other")).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        empty_forced(&dir).unwrap();
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
         std::fs::remove_dir_all(&dir).unwrap();
     }

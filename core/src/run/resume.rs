@@ -76,7 +76,7 @@ pub fn resumed_spec(dir: &Path, config: Option<&Path>, sets: &[String]) -> Resul
         let (key, value) = parse_set(s)?;
         set_path(&mut table, &key, value)?;
     }
-    let mut now = RunSpec::from_table(table, &origin).context("the resumed config")?;
+    let mut now = RunSpec::from_table_set(table, &origin, sets).context("the resumed config")?;
     now.pin_script()?;
     let (before, after) = (leaves(&recorded)?, leaves(&now)?);
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();

@@ -254,6 +254,7 @@ pub fn sample_with(
     });
     let plan = Plan { method: req.method.name().to_string(), sizes, config };
     if let Some(out) = out {
+        crate::run::outdir::empty_forced(out)?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
     let sampled = match (req.method, kernel, flow) {

@@ -131,8 +131,17 @@ impl RunSpec {
                 spec.sample.method
             )));
         }
-        if spec.sample.chains == 0 || spec.sample.draws == 0 || spec.evaluate.samples == 0 {
-            return Err(Error::Other("[sample] chains and draws and [evaluate] samples must be at least 1".into()));
+        for (key, value) in [
+            ("sample.chains", spec.sample.chains),
+            ("sample.draws", spec.sample.draws),
+            ("evaluate.samples", spec.evaluate.samples),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!(
+                    "{}: {key} must be at least 1",
+                    checks::source_of(key, sets, origin)
+                )));
+            }
         }
         Ok(spec)
     }

@@ -76,6 +76,11 @@ pub fn build_target(reg: &Registry, spec: &str, params: &BTreeMap<String, Value>
         Some(Value::Bool(b)) => b,
         Some(other) => return Err(Error::Other(format!("target key 'gradient' must be true or false, got {other}"))),
     };
+    for (key, sites) in [("dim", 1), ("L", 2)] {
+        if let Some(n) = params.get(key).and_then(Value::as_f64) {
+            crate::run::budget::check_dimension(&format!("target.{key}"), n.powi(sites))?;
+        }
+    }
     let target: Box<dyn Target> = if is_script(spec) {
         if let Some(recorded) = params.remove(SCRIPT_HASH_KEY) {
             check_script_hash(spec, &recorded)?;

@@ -76,7 +76,7 @@ pub fn train(
     let mut trainer = match start {
         Start::Resume => {
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
-            t.extend(&config.train);
+            t.extend(&config.train)?;
             write_config(out, config)?;
             t
         }
@@ -85,6 +85,7 @@ pub fn train(
             pin_script(&mut recorded.target)?;
             // Built before anything is written: a refused config leaves the directory untouched.
             let trainer = Trainer::from_config(registry, target, config)?;
+            crate::run::outdir::empty_forced(out)?;
             write_config(out, &recorded)?;
             trainer.write_to(out)?
         }

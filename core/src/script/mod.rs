@@ -116,7 +116,7 @@ impl ScriptTarget {
         }
 
         let mut scope = Scope::new();
-        engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| eval_error(file, e))?;
+        sandbox::with_time_budget(|| engine.run_ast_with_scope(&mut scope, &ast)).map_err(|e| eval_error(file, e))?;
         let mut globals: BTreeMap<String, Dynamic> =
             scope.iter_raw().filter(|(_, constant, _)| *constant).map(|(n, _, v)| (n.to_string(), v.clone())).collect();
         globals.extend(constants.params.clone());
@@ -169,7 +169,9 @@ impl ScriptTarget {
 
     fn call(&self, name: &str, args: Array) -> std::result::Result<Dynamic, Box<EvalAltResult>> {
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
-        self.engine.call_fn_with_options(options, &mut Scope::new(), &self.ast, name, (args,))
+        sandbox::with_time_budget(|| {
+            self.engine.call_fn_with_options(options, &mut Scope::new(), &self.ast, name, (args,))
+        })
     }
 
     /// Evaluates `log_prob` on traced numbers at `x`: the recorded tape and its output node.

@@ -6,8 +6,10 @@
 //! go to stderr (stdout may carry results), and every evaluation is bounded in operations,
 //! call depth, expression depth and string/array/map size.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Position};
@@ -30,6 +32,29 @@ pub const MAX_STRING: usize = 4096;
 pub const MAX_ARRAY: usize = 1 << 20;
 /// Entries in an object map.
 pub const MAX_MAP: usize = 1024;
+/// Wall-clock seconds one evaluation (the top level, or one call of `log_prob`) may take. The
+/// operation count alone does not bound time: an array grown by `push` in a loop copies itself
+/// on every push, so a million operations can take minutes.
+pub const MAX_SECONDS: f64 = 2.0;
+/// Operations between two looks at the clock.
+const CLOCK_EVERY: u64 = 256;
+
+thread_local! {
+    /// When the evaluation running on this thread must stop.
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Runs `f` (one evaluation) with the [`MAX_SECONDS`] budget on this thread.
+pub(crate) fn with_time_budget<T>(f: impl FnOnce() -> T) -> T {
+    let before = DEADLINE.with(|d| d.replace(Some(Instant::now() + Duration::from_secs_f64(MAX_SECONDS))));
+    let out = f();
+    DEADLINE.with(|d| d.set(before));
+    out
+}
+
+fn past_deadline() -> bool {
+    DEADLINE.with(|d| d.get().is_some_and(|t| Instant::now() > t))
+}
 
 /// Names the script sees as constants.
 ///
@@ -57,6 +82,7 @@ pub(crate) fn engine(constants: Arc<Constants>) -> Engine {
     e.set_max_string_size(MAX_STRING);
     e.set_max_array_size(MAX_ARRAY);
     e.set_max_map_size(MAX_MAP);
+    e.on_progress(|ops| (ops.is_multiple_of(CLOCK_EVERY) && past_deadline()).then(|| Dynamic::from("time budget")));
     // Constant folding would bake a script's default constants into expressions before a
     // parameter could override them.
     e.set_optimization_level(OptimizationLevel::None);
@@ -107,14 +133,26 @@ pub(crate) fn at(file: &str, pos: Position) -> String {
 /// of `log_prob`).
 pub(crate) fn eval_error(file: &str, mut err: Box<EvalAltResult>) -> Error {
     let mut pos = err.position();
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = *err {
+    let mut function = None;
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, _) = *err {
+        function = Some(name);
         err = inner;
         if !err.position().is_none() {
             pos = err.position();
         }
     }
     err.clear_position();
-    Error::Script(format!("{}: {err}", at(file, pos)))
+    let what = match *err {
+        EvalAltResult::ErrorTerminated(..) => format!(
+            "ran past its time budget of {MAX_SECONDS} s (an endless loop, or an array grown element by element?)"
+        ),
+        _ => err.to_string(),
+    };
+    // Limits hit inside a function carry no position of their own: name the function instead.
+    match (pos.is_none(), function) {
+        (true, Some(f)) => Error::Script(format!("{file}: in fn {f}: {what}")),
+        _ => Error::Script(format!("{}: {what}", at(file, pos))),
+    }
 }
 
 /// A syntax error with its position.

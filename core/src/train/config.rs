@@ -32,6 +32,7 @@
 //! max_seconds = 1200.0    # stop after this much training time; absent: run all steps
 //! eval_every = 500        # flow ESS etc. on fresh samples into eval.csv; 0: never
 //! eval_samples = 10000
+//! max_skipped = 50        # stop with an error after this many skipped steps in a row
 //! ```
 //!
 //! `kl` takes `estimator = "g1" | "g2" | "g3" | "path" | "fast-path"` and `batch`;

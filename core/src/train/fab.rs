@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::Batch;
 use crate::diagnostics::importance::{kish_ess, log_sum_exp};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::flow::Flow;
 use crate::mcmc::ais::{Annealer, Spacing};
 use crate::model::density::{FlowDensity, SquaredOverFlow};
@@ -137,10 +137,21 @@ impl Fab {
             return Err(Error::Config("fab: batch must be positive".into()));
         }
         if let Some(b) = &config.buffer {
-            let valid =
-                b.size > 0 && b.min <= b.size && b.batches_per_ais > 0 && b.batch != Some(0) && b.max_w_adjust > 0.0;
-            if !valid {
-                return Err(Error::Config(format!("fab.buffer: out of range: {b:?}")));
+            let bad = |key: &str, why: String| Err(Error::Config(format!("fab: buffer.{key} {why}")));
+            if b.size == 0 {
+                return bad("size", "must be at least 1".into());
+            }
+            if b.min > b.size {
+                return bad("min", format!("= {} is above buffer.size = {}", b.min, b.size));
+            }
+            if b.batches_per_ais == 0 {
+                return bad("batches_per_ais", "must be at least 1".into());
+            }
+            if b.batch == Some(0) {
+                return bad("batch", "must be at least 1".into());
+            }
+            if !(b.max_w_adjust > 0.0 && b.max_w_adjust.is_finite()) {
+                return bad("max_w_adjust", format!("must be positive and finite, got {}", b.max_w_adjust));
             }
             if config.form != FabForm::P2q {
                 return Err(Error::Config("fab.buffer needs form = \"p2q\"".into()));
@@ -161,7 +172,7 @@ impl Fab {
 
     fn annealer(&mut self, dim: usize) -> Result<&mut Annealer> {
         if self.annealer.is_none() {
-            let kernel = (self.kernel_factory)(dim, &self.config.kernel_config)?;
+            let kernel = (self.kernel_factory)(dim, &self.config.kernel_config).context("objective.kernel_config")?;
             let mut a = Annealer::new(kernel.as_ref(), self.config.n_intermediate, self.config.spacing)?;
             a.set_adapt(self.config.adapt);
             if !self.state.kernels.is_empty() {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::diagnostics::eval::{EvalConfig, evaluate_flow};
-use crate::error::{Error, Result, check_dim};
+use crate::error::{Error, Result, ResultExt, check_dim};
 use crate::flow::Flow;
 use crate::model::objective::Objective;
 use crate::model::target::Target;
@@ -85,7 +85,7 @@ impl Trainer {
             flow: built,
             target,
             objective_config: objective.clone(),
-            objective: registry.objective(&objective.name, &objective.config())?,
+            objective: registry.objective(&objective.name, &objective.config()).context("[objective]")?,
             train: train.clone(),
             optimiser,
             rng: rng::stream(seed, TRAIN_STREAM),
@@ -170,7 +170,15 @@ impl Trainer {
     /// Takes the keys of `train` that extend a run or change what it logs (steps, time budget,
     /// logging, checkpoint and evaluation intervals), keeping everything that decides what is
     /// trained (learning rates, clipping, decay).
-    pub fn extend(&mut self, train: &TrainConfig) {
+    ///
+    /// Fails when `train.steps` is below the steps already taken.
+    pub fn extend(&mut self, train: &TrainConfig) -> Result<()> {
+        if train.steps < self.step {
+            return Err(Error::Config(format!(
+                "train.steps = {} is below the {} steps the run has already taken: give at least that many to continue",
+                train.steps, self.step
+            )));
+        }
         self.train.steps = train.steps;
         self.train.max_seconds = train.max_seconds;
         self.train.log_every = train.log_every;
@@ -178,6 +186,7 @@ impl Trainer {
         self.train.eval_every = train.eval_every;
         self.train.eval_samples = train.eval_samples;
         self.train.max_skipped = train.max_skipped;
+        Ok(())
     }
 
     /// Makes [`Trainer::run`] stop after the step during which `flag` becomes true (an interrupt

@@ -39,6 +39,7 @@
 //! the registry. The conditioner network is the shared `bootflow-nn` crate, not a dependency on
 //! the realnvp plugin: two plugin libraries linked into one binary would both define the
 //! plugin entry symbol.
+#![forbid(unsafe_code)]
 
 pub mod actnorm;
 pub mod autoregressive;

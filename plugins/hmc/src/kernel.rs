@@ -75,31 +75,32 @@ impl Hmc {
     ///
     /// [`MAX_LEAPFROG`] bounds the work of one transition.
     pub fn new(dim: usize, config: HmcConfig) -> Result<Self> {
-        let bad = |what: &str| Err(Error::Config(format!("hmc: {what}, got {config:?}")));
+        let bad = |what: &str| Err(Error::Config(format!("hmc: {what}")));
         if config.n_leapfrog == 0 {
-            return bad("n_leapfrog must be at least 1");
+            return bad("n_leapfrog must be at least 1, got 0");
         }
         if config.n_leapfrog > MAX_LEAPFROG {
             return bad(&format!(
-                "n_leapfrog must be at most {MAX_LEAPFROG} (Stan's deepest NUTS tree; longer trajectories only cost time)"
+                "n_leapfrog must be at most {MAX_LEAPFROG} (Stan's deepest NUTS tree; longer trajectories only cost time), got {}",
+                config.n_leapfrog
             ));
         }
         if !(config.step_size > 0.0 && config.step_size.is_finite()) {
-            return bad("step_size must be positive and finite");
+            return bad(&format!("step_size must be positive and finite, got {}", config.step_size));
         }
         if !(0.0..1.0).contains(&config.jitter) {
-            return bad("jitter must be in [0, 1)");
+            return bad(&format!("jitter must be in [0, 1), got {}", config.jitter));
         }
         if !(0.0 < config.target_accept && config.target_accept < 1.0) {
-            return bad("target_accept must be in (0, 1)");
+            return bad(&format!("target_accept must be in (0, 1), got {}", config.target_accept));
         }
         if !(config.adapt_factor > 1.0 && config.adapt_factor.is_finite()) {
-            return bad("adapt_factor must be > 1");
+            return bad(&format!("adapt_factor must be > 1, got {}", config.adapt_factor));
         }
         let mass = config.mass.clone().unwrap_or_else(|| vec![1.0; dim]);
         check_dim("hmc mass length", mass.len(), dim)?;
         if mass.iter().any(|m| !(*m > 0.0 && m.is_finite())) {
-            return bad("every mass must be positive and finite");
+            return bad(&format!("every mass must be positive and finite, got {mass:?}"));
         }
         let step = StepSize::new(config.step_size, config.adapt, config.target_accept, config.adapt_factor);
         Ok(Self {

@@ -9,6 +9,7 @@
 //! let k = reg.kernel("hmc", 3, &serde_json::json!({"n_leapfrog": 10, "step_size": 0.1, "jitter": 0.4})).unwrap();
 //! assert!(k.needs_grad());
 //! ```
+#![forbid(unsafe_code)]
 
 pub mod adapt;
 pub mod kernel;

@@ -3,6 +3,7 @@
 //!
 //! Registered names: `double-well` (dim 2, no keys) and `manywell` (key `dim`, even, default 32;
 //! `dim = 16` is the variant of the first FAB paper).
+#![forbid(unsafe_code)]
 
 pub mod manywell;
 pub mod well;

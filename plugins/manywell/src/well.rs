@@ -23,9 +23,13 @@ pub fn log_f(x: f64) -> f64 {
     -(A * x + B * x2 + C * x4)
 }
 
-/// `d log f / dx`.
+/// `d log f / dx`; 0 where `x^3` overflows (there `log f` is `-inf` and `inf - inf` is NaN).
 pub fn dlog_f(x: f64) -> f64 {
-    -(A + 2.0 * B * x + 4.0 * C * x * x * x)
+    let x3 = x * x * x;
+    if x3.is_infinite() {
+        return 0.0;
+    }
+    -(A + 2.0 * B * x + 4.0 * C * x3)
 }
 
 /// Envelope `0.2 N(-1.7, 0.5^2) + 0.8 N(1.7, 0.5^2)`: the wells sit near -+1.73 with widths

@@ -5,6 +5,7 @@
 //! Registered name: `phi4`, keys `L` (default 8), `m2` (default -4), `lambda` (default 8),
 //! `normalisation` (`"tutorial"`, the default, or `"standard"`). For the free field
 //! (lambda = 0, m2 > 0) `log_z` and the observables' exact means are known.
+#![forbid(unsafe_code)]
 
 pub mod action;
 pub mod free_field;

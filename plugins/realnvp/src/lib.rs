@@ -40,6 +40,7 @@
 //! f32 from an f32 copy of the parameters (refreshed at every parameter update); the parameters,
 //! their gradients, the bounded log-scale, the affine map and the log-determinant stay f64. Parameters of a coupling are its conditioner's layers in order,
 //! each a column-major weight matrix followed by its bias.
+#![forbid(unsafe_code)]
 
 pub mod coupling;
 
