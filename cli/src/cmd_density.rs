@@ -1,7 +1,7 @@
 //! `bootflow density`: evaluate a target's log-density (and gradient) at points from a CSV file.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use bootflow_core::run::input::{data_limit, read_text};
@@ -73,7 +73,7 @@ pub fn fmt(v: f64) -> String {
 }
 
 /// Reads `d`-column points; errors name the file, line and column.
-pub fn read_points(path: &PathBuf, d: usize) -> Result<Batch> {
+pub fn read_points(path: &Path, d: usize) -> Result<Batch> {
     let text = read_text(path, "points file", data_limit())?;
     let mut values = Vec::new();
     let mut first_data = true;

@@ -35,6 +35,9 @@ struct Row {
     has_gradient: Option<bool>,
     has_exact_sampler: Option<bool>,
     known_log_z: Option<f64>,
+    /// Why a script could not be loaded (a syntax error, a limit, its time budget).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 fn row(name: String, source: &'static str, path: Option<&Path>, description: String, t: Option<&dyn Target>) -> Row {
@@ -47,6 +50,7 @@ fn row(name: String, source: &'static str, path: Option<&Path>, description: Str
         has_gradient: t.map(|t| t.has_grad()),
         has_exact_sampler: t.map(|t| t.has_sampler()),
         known_log_z: t.and_then(|t| t.log_z()),
+        error: None,
     }
 }
 
@@ -69,9 +73,13 @@ pub fn run(args: &TargetsArgs, reg: &Registry) -> Result<()> {
             .collect();
         files.sort();
         for f in files {
-            let t = ScriptTarget::from_file(&f, &BTreeMap::new()).ok();
+            // Loading runs the script's top level, which the sandbox bounds in time.
+            let loaded = ScriptTarget::from_file(&f, &BTreeMap::new());
+            let t = loaded.as_ref().ok();
             let name = f.display().to_string();
-            rows.push(row(name, "script", Some(&f), String::new(), t.as_ref().map(|t| t as &dyn Target)));
+            let mut r = row(name, "script", Some(&f), String::new(), t.map(|t| t as &dyn Target));
+            r.error = loaded.err().map(|e| e.to_string());
+            rows.push(r);
         }
     }
     if args.json {
@@ -96,6 +104,9 @@ pub fn run(args: &TargetsArgs, reg: &Registry) -> Result<()> {
             yn(r.has_exact_sampler),
             lz
         );
+    }
+    for r in rows.iter().filter(|r| r.error.is_some()) {
+        println!("not loaded: {}", r.error.as_deref().unwrap_or_default());
     }
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! `report.md`. Each names the figure, its value and the limit it crossed. The limits are the
 //! usual rules of thumb: R-hat above 1.01 and bulk ESS below 100 (Vehtari et al., 2021; see
 //! docs/metrics.md), a flow ESS below 1 % (importance weights dominated by a few samples), MIS
-//! acceptance below 0.1 (most proposals wasted), and a forward ESS near 0 beside a high flow ESS
-//! (the flow misses mass the target has: its own samples cannot show that).
+//! acceptance below 0.1 (most proposals wasted), divergent HMC transitions (the `divergences`
+//! count a kernel reports in its tuning), and a forward ESS near 0 beside a high flow ESS (the
+//! flow misses mass the target has: its own samples cannot show that).
 
 use crate::diagnostics::eval::FlowEval;
 use crate::output::summary::Summary;
@@ -47,6 +48,15 @@ pub fn for_chains(s: &Summary) -> Vec<String> {
             s.method
         ));
     }
+    let divergences = s.extra.get("tuning").and_then(|t| t.get("divergences")).and_then(serde_json::Value::as_f64);
+    if let Some(n) = divergences
+        && n > 0.0
+    {
+        out.push(format!(
+            "{n:.0} divergent transitions (warm-up included): the sampler cannot follow the target's curvature there, \
+             so the draws may miss part of it; lower the step size or reparametrise"
+        ));
+    }
     let worst = |pick: &dyn Fn(f64) -> bool, value: &dyn Fn(&crate::output::summary::QuantitySummary) -> f64| {
         let names: Vec<&str> = s.quantities.0.iter().filter(|(_, q)| pick(value(q))).map(|(n, _)| n.as_str()).collect();
         let extreme = s.quantities.0.iter().map(|(_, q)| value(q)).filter(|v| pick(*v));
@@ -76,7 +86,8 @@ pub fn for_chains(s: &Summary) -> Vec<String> {
 /// Warnings on a flow's evaluation: its ESS, and a forward ESS near 0 beside a high one.
 pub fn for_flow(e: &FlowEval) -> Vec<String> {
     let mut out = Vec::new();
-    if !(e.ess >= FLOW_ESS_MIN) {
+    // NaN (no usable weight) warns too.
+    if e.ess.is_nan() || e.ess < FLOW_ESS_MIN {
         out.push(format!(
             "flow ESS is {:.4} %, below {} %: a few samples carry the importance weights, so log Z and reweighted \
              estimates are unreliable",
@@ -101,7 +112,7 @@ pub fn for_flow(e: &FlowEval) -> Vec<String> {
 /// Warnings on the importance weights of a sampling run's fresh proposals (`mis`, `mis-ais`).
 pub fn for_importance(s: &Summary) -> Vec<String> {
     match &s.importance {
-        Some(i) if !(i.ess >= FLOW_ESS_MIN) => vec![format!(
+        Some(i) if i.ess.is_nan() || i.ess < FLOW_ESS_MIN => vec![format!(
             "importance ESS of the proposals is {:.4} %, below {} %: a few samples carry the weights, so log Z is \
              unreliable",
             100.0 * i.ess,
@@ -150,6 +161,10 @@ mod tests {
         assert!(w[2].starts_with("bulk ESS down to 99 (below 100) for x0, x1, x2, x3 and 2 more"), "{}", w[2]);
         s.chains = 1;
         assert!(!for_chains(&s).iter().any(|w| w.contains("R-hat")), "one chain has no between-chain R-hat");
+        s.extra.insert("tuning".into(), serde_json::json!({"step_size": 0.1, "divergences": 0.0}));
+        assert!(!for_chains(&s).iter().any(|w| w.contains("divergent")));
+        s.extra.insert("tuning".into(), serde_json::json!({"step_size": 0.1, "divergences": 616.0}));
+        assert!(for_chains(&s).iter().any(|w| w.starts_with("616 divergent transitions (warm-up included)")));
 
         let json = serde_json::json!({"samples": 10, "ess": 0.0099, "log_z": 0.0, "log_z_se": 0.1, "log_z_exact": null,
             "ess_ais": null, "log_z_ais": null, "log_z_ais_se": null, "ais_accept": null, "forward_ess": 0.5,
