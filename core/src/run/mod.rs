@@ -108,10 +108,10 @@ pub fn run(
             trainer.write_to(out)?
         }
         Start::Resume => {
-            // What the earlier run sampled and drew belongs to its flow, not to the one trained now.
-            remove_sampling_outputs(out)?;
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
             t.extend(&spec.train.train)?;
+            // What the earlier run sampled and drew belongs to its flow, not to the one trained now.
+            remove_sampling_outputs(out)?;
             train::write_config(out, &spec.table)?;
             t
         }

@@ -257,7 +257,7 @@ pub fn sample_with(
         crate::run::outdir::empty_forced(out)?;
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
-    let sampled = match (req.method, kernel, flow) {
+    let mut sampled = match (req.method, kernel, flow) {
         (Method::Hmc | Method::Rwm, Some(mut k), _) => with_kernel(k.as_mut(), target, &plan, out, progress)?,
         (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
         (Method::MisAis, Some(k), Some(f)) => {
@@ -266,7 +266,6 @@ pub fn sample_with(
         }
         _ => unreachable!("check_sizes and the kernel choice cover every method"),
     };
-    let mut sampled = sampled;
     let mut warnings = warnings::for_chains(&sampled.summary);
     warnings.extend(warnings::for_importance(&sampled.summary));
     sampled.summary.extra.insert(warnings::KEY.into(), json!(warnings));
