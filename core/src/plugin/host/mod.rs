@@ -170,7 +170,13 @@ pub fn load(path: &Path) -> std::result::Result<Plugin, LoadError> {
     crate::plugin::elf::check_complete(path).map_err(LoadError::Truncated)?;
     // SAFETY: opening a library runs its initialisers; the search rules decide which files
     // are trusted enough to be opened.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::FailedToLoad(e.to_string()))?;
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        // libloading's own text is "dlopen failed"; the loader's reason is its source.
+        match std::error::Error::source(&e) {
+            Some(why) => LoadError::FailedToLoad(format!("{e}: {why}")),
+            None => LoadError::FailedToLoad(e.to_string()),
+        }
+    })?;
     // SAFETY: for a data symbol the "function" value is the address of the static.
     let prefix_ptr: *const HeaderPrefix = unsafe { lib.get::<*const HeaderPrefix>(ENTRY_SYMBOL.as_bytes()) }
         .map(|s| *s)
@@ -336,7 +342,9 @@ mod tests {
         assert!(matches!(e, LoadError::Truncated(_) | LoadError::FailedToLoad(_)), "{e}");
         let text = std::env::temp_dir().join(format!("bootflow-text-{}.so", std::process::id()));
         std::fs::write(&text, "not a library").unwrap();
-        assert!(matches!(load(&text).err().unwrap(), LoadError::FailedToLoad(_)));
+        let e = load(&text).err().unwrap();
+        // The system loader's reason is kept (glibc: "... file too short" or "invalid ELF header").
+        assert!(matches!(&e, LoadError::FailedToLoad(m) if m.len() > "dlopen failed".len()), "{e}");
         std::fs::remove_file(&text).unwrap();
     }
 }
