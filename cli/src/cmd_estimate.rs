@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use bootflow_core::run::{EstimateRequest, estimate};
+use bootflow_core::{BatchErrors, LogZBatches};
 use bootflow_core::{BiasStats, FlowEval};
 use bootflow_core::{Registry, warnings};
 
@@ -26,6 +27,14 @@ pub struct EstimateArgs {
     /// Seed of the evaluation's random streams.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The log Z accuracy protocol: K independent estimates of log Z from --batch-samples fresh
+    /// samples each (with AIS when the estimate uses it), reported as the mean absolute error
+    /// against the target's known log Z with its standard error.
+    #[arg(long, value_name = "K")]
+    pub log_z_batches: Option<usize>,
+    /// Flow samples per estimate of --log-z-batches.
+    #[arg(long, value_name = "M", default_value_t = 2000, requires = "log_z_batches")]
+    pub batch_samples: usize,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -33,13 +42,21 @@ pub struct EstimateArgs {
 
 /// Runs `bootflow estimate` with the components in `registry`.
 pub fn run(args: &EstimateArgs, registry: &Registry) -> Result<()> {
-    let req =
-        EstimateRequest { flow: args.flow.clone(), samples: args.samples, ais_steps: args.ais_steps, seed: args.seed };
+    let req = EstimateRequest {
+        flow: args.flow.clone(),
+        samples: args.samples,
+        ais_steps: args.ais_steps,
+        seed: args.seed,
+        log_z_batches: args.log_z_batches.map(|k| (k, args.batch_samples)),
+    };
     let e = estimate(&req, registry)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&e.to_json()?)?);
     } else {
         print!("{}", table(&e.target, e.step, &e.eval));
+        if let Some(b) = &e.log_z_batches {
+            print!("{}", batches_table(b));
+        }
         crate::progress::print_warnings(&warnings::for_flow(&e.eval));
     }
     Ok(())
@@ -90,6 +107,17 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
     rows.iter().map(|(k, v)| format!("{k:<w$}  {v}\n")).collect()
 }
 
+/// The rows of the log Z protocol, in the layout of [`table`].
+fn batches_table(b: &LogZBatches) -> String {
+    let what = format!("{} estimates of {} samples", b.batches, b.batch_samples);
+    let show = |e: &BatchErrors| format!("{:.5} +- {:.5} ({what})", e.mean_abs_error, e.se);
+    let mut out = format!("{:<27}  {}\n", "mean |log Z error| (flow)", show(&b.flow));
+    if let Some(a) = &b.ais {
+        out += &format!("{:<27}  {}\n", "mean |log Z error| (+AIS)", show(a));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use bootflow_core::run::estimate::ESTIMATE_FILE;
@@ -121,8 +149,15 @@ mod tests {
             sets: vec![],
         };
         crate::cmd_train::run(&targs, &reg).unwrap();
-        let args =
-            EstimateArgs { flow: out.join(CHECKPOINT_FILE), samples: 4000, ais_steps: None, seed: 2, json: true };
+        let args = EstimateArgs {
+            flow: out.join(CHECKPOINT_FILE),
+            samples: 4000,
+            ais_steps: None,
+            seed: 2,
+            log_z_batches: Some(4),
+            batch_samples: 500,
+            json: true,
+        };
         run(&args, &reg).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(out.join(ESTIMATE_FILE)).unwrap()).unwrap();
         // An affine flow can equal this Gaussian exactly; 300 FAB steps bring it close.
@@ -131,11 +166,25 @@ mod tests {
         assert_eq!(v["ais_accept"].as_array().unwrap().len(), 1);
         assert!(v["forward_ess"].as_f64().unwrap() > 0.9, "{v:#}");
         assert!(v["test_mean_log_q"].is_null() && v["step"] == 300 && v["target"] == "gaussian", "{v:#}");
+        // Four estimates each, flow alone and with AIS, all close to the exact log Z = 0.
+        let b: LogZBatches = serde_json::from_value(v["log_z_batches"].clone()).unwrap();
+        let ais = b.ais.as_ref().unwrap();
+        assert!(b.flow.estimates.len() == 4 && ais.estimates.len() == 4, "{b:?}");
+        assert!(b.flow.mean_abs_error < 0.05 && ais.mean_abs_error < 0.05, "{b:?}");
+        assert!(batches_table(&b).contains("mean |log Z error| (+AIS)"));
         // No AIS when asked for none; the table names every figure it has.
-        let args = EstimateArgs { flow: out.clone(), samples: 2000, ais_steps: Some(0), seed: 2, json: false };
+        let args = EstimateArgs {
+            flow: out.clone(),
+            samples: 2000,
+            ais_steps: Some(0),
+            seed: 2,
+            log_z_batches: None,
+            batch_samples: 2000,
+            json: false,
+        };
         run(&args, &reg).unwrap();
         let v: Value = serde_json::from_str(&std::fs::read_to_string(out.join(ESTIMATE_FILE)).unwrap()).unwrap();
-        assert!(v["ess_ais"].is_null(), "{v:#}");
+        assert!(v["ess_ais"].is_null() && v.get("log_z_batches").is_none(), "{v:#}");
         let c = Checkpoint::read(&out).unwrap();
         let e: FlowEval = serde_json::from_value(v).unwrap();
         let t = table("gaussian", c.step, &e);
@@ -153,6 +202,8 @@ mod tests {
             samples: 1000,
             ais_steps: None,
             seed: 0,
+            log_z_batches: None,
+            batch_samples: 2000,
             json: false,
         };
         let msg = format!("{:#}", run(&args, &reg).unwrap_err());

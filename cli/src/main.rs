@@ -11,6 +11,7 @@ mod cmd_density;
 mod cmd_estimate;
 mod cmd_new_plugin;
 mod cmd_plugins;
+mod cmd_reproduce;
 mod cmd_run;
 mod cmd_sample;
 mod cmd_targets;
@@ -132,6 +133,16 @@ enum Command {
     ///
     /// Example: `bootflow run scripts/gmm5-fab.toml --out runs/gmm5 --set sample.chains=8`
     Run(cmd_run::RunArgs),
+    /// Run the shipped reproductions and print our figures next to the published ones.
+    ///
+    /// Each entry (`--list` shows them: the FAB mixtures, Many Well 16 and 32, the funnel, phi^4
+    /// L = 8) trains its config from scripts/ into OUT/NAME and estimates it; the comparison,
+    /// with the published figures and their sources (docs/reproduce.toml), is printed and
+    /// written to OUT/table.md. With --budget-minutes, entries that fit run in full, shortest
+    /// first, and the rest share what is left and are marked as cut.
+    ///
+    /// Example: `bootflow reproduce gmm5 funnel --out runs/reproduce` or `bootflow reproduce --list --budget-minutes 10`
+    Reproduce(cmd_reproduce::ReproduceArgs),
     /// Redraw the figures and report.md of a run directory from its files.
     ///
     /// Example: `bootflow plot runs/gmm5`
@@ -164,6 +175,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Estimate(args) => cmd_estimate::run(args, &registry),
         Command::Sample(args) => cmd_sample::run(args, &registry),
         Command::Run(args) => cmd_run::run(args, &registry),
+        Command::Reproduce(args) => cmd_reproduce::run(args, &registry),
         Command::Plot { run_dir } => cmd_run::plot(run_dir, &registry),
     }
 }

@@ -147,7 +147,7 @@ pub fn estimate(
             return Err(PyTypeError::new_err("estimate needs target=: this flow has no run directory naming one"));
         }
     };
-    let req = EstimateRequest { flow: PathBuf::new(), samples, ais_steps, seed };
+    let req = EstimateRequest { flow: PathBuf::new(), samples, ais_steps, seed, log_z_batches: None };
     let (c, f, inner) = (&flow.checkpoint, &flow.flow, target.inner.as_ref());
     if f.dim() != inner.dim() {
         return Err(bootflow_err(format!("the flow has dimension {} but the target {}", f.dim(), inner.dim())));

@@ -187,7 +187,7 @@ fn log_weights(target: &dyn Target, x: &Batch, log_q: &[f64]) -> Result<Vec<f64>
     Ok(log_p.iter().zip(log_q).map(|(p, q)| p - q).collect())
 }
 
-fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = usize> {
+pub(crate) fn chunks(total: usize, chunk: usize) -> impl Iterator<Item = usize> {
     let c = chunk.max(1);
     (0..total.div_ceil(c)).map(move |i| c.min(total - i * c))
 }

@@ -19,6 +19,7 @@ pub mod convergence;
 pub mod eval;
 pub mod importance;
 pub mod lag_products;
+pub mod log_z_batches;
 pub mod normal_quantile;
 pub mod warnings;
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::diagnostics::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
+use crate::diagnostics::log_z_batches::{LogZBatches, MIN_BATCHES, log_z_batches};
 use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::registry::parse_config;
@@ -31,7 +32,12 @@ pub struct EstimateRequest {
     pub ais_steps: Option<usize>,
     /// Seed of the evaluation's random streams.
     pub seed: u64,
+    /// The log Z accuracy protocol: `(K, M)` runs `K` independent estimates of `M` samples each.
+    pub log_z_batches: Option<(usize, usize)>,
 }
+
+/// Most batches of the log Z protocol (each keeps a few numbers).
+pub const MAX_BATCHES: usize = 10_000_000;
 
 /// Fewest samples `estimate` accepts.
 pub const MIN_SAMPLES: usize = 100;
@@ -51,6 +57,8 @@ pub struct Estimate {
     pub train_seconds: f64,
     /// Seed of the evaluation.
     pub seed: u64,
+    /// The log Z accuracy protocol's figures, when asked for.
+    pub log_z_batches: Option<LogZBatches>,
 }
 
 impl Estimate {
@@ -63,6 +71,9 @@ impl Estimate {
             m.insert("step".into(), Value::from(self.step));
             m.insert("train_seconds".into(), Value::from(self.train_seconds));
             m.insert("seed".into(), Value::from(self.seed));
+            if let Some(b) = &self.log_z_batches {
+                m.insert("log_z_batches".into(), serde_json::to_value(b).map_err(|e| Error::Other(e.to_string()))?);
+            }
             m.insert(warnings::KEY.into(), serde_json::json!(warnings::for_flow(&self.eval)));
         }
         Ok(out)
@@ -148,7 +159,20 @@ pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> 
         .flow(c.flow.dim, &c.flow.spec, c.flow.seed)
         .with_context(|| format!("rebuilding the flow of checkpoint {shown}"))?;
     flow.set_params(&c.params).with_context(|| format!("loading params of checkpoint {shown}"))?;
+    if let Some((k, m)) = req.log_z_batches {
+        check_log_z_batches(&c, target.as_ref(), req, k, m)?;
+    }
     let eval = evaluate_checkpoint(&c, &flow, target.as_ref(), req, registry)?;
+    let batches = match req.log_z_batches {
+        Some((k, m)) => {
+            // Stream 1 of the seed: the protocol's draws are independent of the evaluation's.
+            let ais = ais_config(&c, req.ais_steps, registry)?;
+            let r = log_z_batches(&flow, target.as_ref(), ais.as_ref(), k, m, registry, &mut rng::stream(req.seed, 1))
+                .context("the log Z batches")?;
+            Some(r)
+        }
+        None => None,
+    };
     let estimate = Estimate {
         eval,
         target: cfg.target.name.clone(),
@@ -156,11 +180,37 @@ pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> 
         step: c.step,
         train_seconds: c.elapsed_seconds,
         seed: req.seed,
+        log_z_batches: batches,
     };
     let text = serde_json::to_string_pretty(&estimate.to_json()?).map_err(|e| Error::Other(e.to_string()))?;
     std::fs::write(dir.join(ESTIMATE_FILE), &text)
         .with_context(|| format!("writing {ESTIMATE_FILE} in {}", dir.display()))?;
     Ok(estimate)
+}
+
+/// Refuses a protocol that cannot run (no known log Z) or would not fit in memory, before any
+/// sample is drawn.
+fn check_log_z_batches(c: &Checkpoint, target: &dyn Target, req: &EstimateRequest, k: usize, m: usize) -> Result<()> {
+    if target.log_z().is_none() {
+        return Err(Error::Config(format!(
+            "--log-z-batches {k}: the target's log Z is not known, so there is no error to measure"
+        )));
+    }
+    if !(MIN_BATCHES..=MAX_BATCHES).contains(&k) {
+        return Err(Error::Config(format!(
+            "--log-z-batches {k}: expected {MIN_BATCHES} to {MAX_BATCHES} batches (two at least for a standard error)"
+        )));
+    }
+    if m < 2 {
+        return Err(Error::Config(format!("--batch-samples {m}: an estimate needs at least 2 samples")));
+    }
+    crate::run::budget::check_evaluation(
+        crate::run::budget::SizeNames { samples: "--batch-samples", ..crate::run::budget::FLAGS },
+        c.flow.dim,
+        &c.flow.spec,
+        m,
+        req.ais_steps.unwrap_or(0),
+    )
 }
 
 /// The figures of `bootflow estimate` for the flow of checkpoint `c` (with `c`'s parameters or

@@ -11,6 +11,7 @@ pub mod estimate;
 pub mod input;
 pub mod outdir;
 pub mod progress;
+pub mod reproduce;
 pub mod resume;
 pub mod sample;
 pub mod sets;

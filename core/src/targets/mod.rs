@@ -1,6 +1,7 @@
-//! Targets built into core: Gaussians and Gaussian mixtures (including the 2-D mixtures of the
-//! FAB papers), with analytic gradients, exact samplers and known normalisers.
+//! Targets built into core: Gaussians, Gaussian mixtures (including the 2-D mixtures of the FAB
+//! papers) and Neal's funnel, with analytic gradients, exact samplers and known normalisers.
 
+pub mod funnel;
 pub mod gaussian;
 pub mod gmm_builtins;
 pub mod mixture;
@@ -15,6 +16,7 @@ use crate::registry::Registry;
 /// Registers every built-in target.
 pub fn register(reg: &mut Registry) -> Result<()> {
     gaussian::register(reg)?;
+    funnel::register(reg)?;
     mixture::register(reg)?;
     gmm_builtins::register(reg)
 }

@@ -90,6 +90,7 @@ fn spline_couplings_pass_the_bijection_check() {
                    "mask": "checkerboard", "lattice": 4}),
             0.15,
         ),
+        (6, json!({"couplings": 1, "bins": 7, "bound": 2.5, "hidden": [], "mask": "none"}), 0.4),
     ] {
         let cfg = SplineConfig::parse(&cfg).unwrap();
         for mut layer in build_spline(dim, &cfg, 9).unwrap() {
@@ -136,6 +137,7 @@ fn log_det_matches_the_finite_difference_jacobian() {
         json!({"type": "maf", "hidden": [8], "activation": "tanh", "order": "random"}),
         json!({"type": "iaf", "hidden": [8, 8], "activation": "tanh"}),
         json!({"type": "spline", "couplings": 2, "bins": 5, "bound": 2.0, "hidden": [8], "activation": "tanh"}),
+        json!({"type": "spline", "bins": 5, "bound": 2.0, "hidden": [], "mask": "none"}),
         json!({"type": "actnorm"}),
         json!({"type": "permute"}),
     ];
@@ -209,6 +211,7 @@ fn mixed_flow_gradients_match_finite_differences() {
         {"type": "permute"},
         {"type": "spline", "couplings": 2, "bins": 5, "bound": 2.5, "hidden": [7], "activation": "tanh"},
         {"type": "iaf", "hidden": [8], "activation": "tanh"},
+        {"type": "spline", "couplings": 1, "bins": 4, "bound": 2.5, "hidden": [], "mask": "none"},
         {"type": "affine"},
     ]);
     let mut f = flow(4, cfg, 21).unwrap();
@@ -236,6 +239,7 @@ fn config_errors_are_reported() {
         (json!([{"type": "spline", "bins": 1}]), "bins"),
         (json!([{"type": "spline", "bound": -1.0}]), "bound"),
         (json!([{"type": "spline", "hidden": [0]}]), "hidden"),
+        (json!([{"type": "spline", "mask": "none"}]), "hidden = []"),
         (json!([{"type": "actnorm", "scale": 1}]), "scale"),
         (json!([{"type": "permute", "order": "shuffle"}]), "shuffle"),
     ];

@@ -74,6 +74,9 @@ struct CouplingTape<R> {
 /// Rows `rows` of `b`, in that order.
 pub fn gather(b: &Batch, rows: &[usize]) -> Batch {
     let mut out = Batch::zeros(rows.len(), b.ncols());
+    if rows.is_empty() {
+        return out;
+    }
     for (o, c) in out.as_mut_slice().chunks_exact_mut(rows.len()).zip(b.as_slice().chunks_exact(b.nrows())) {
         o.iter_mut().zip(rows).for_each(|(v, &i)| *v = c[i]);
     }
@@ -93,8 +96,13 @@ impl<T: CouplingTransform> Coupling<T> {
         transform: T,
         rng: &mut Rng,
     ) -> Result<Self> {
-        if split.frozen.is_empty() || split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
+        if split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
             return Err(Error::Config(format!("coupling split {split:?} is not a partition of {dim} coordinates")));
+        }
+        if split.frozen.is_empty() && !hidden.is_empty() {
+            return Err(Error::Config(
+                "mask = \"none\" conditions on nothing, so hidden layers would see no input: set hidden = []".into(),
+            ));
         }
         if hidden.contains(&0) {
             return Err(Error::Config("hidden widths must be positive".into()));
@@ -186,6 +194,9 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
         self.transform.backward(at, &t.record, g.log_det, &mut g_in, &mut g_raw);
         let g_frozen = self.net.backward(&t.net, g_raw, g.params);
         let (d, df) = (self.dim, self.split.frozen.len());
+        if df == 0 {
+            return Ok(g_in);
+        }
         for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
             self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += v);
         }

@@ -9,6 +9,9 @@
 //!   This is a fixed random permutation of the coordinates before each pair of half-masked
 //!   couplings, applied through index lists instead of moving data; the same seed rebuilds the
 //!   same splits.
+//! - `none`: nothing is frozen and every coordinate is active. The conditioner has no inputs, so
+//!   the transform's parameters are free, one set per coordinate: an element-wise layer (for
+//!   `spline`, a monotone spline per coordinate, the marginal map of a product density).
 
 use rand::seq::SliceRandom;
 use serde::Deserialize;
@@ -29,6 +32,8 @@ pub enum MaskKind {
     Checkerboard,
     /// Random halves drawn from the entry's seed, a complementary pair per two couplings.
     Random,
+    /// Nothing frozen: an element-wise layer with free parameters.
+    None,
 }
 
 /// Frozen and active coordinates of one coupling, each in increasing order.
@@ -67,6 +72,7 @@ pub fn splits(kind: MaskKind, dim: usize, lattice: Option<usize>, couplings: usi
             let (even, odd): (Vec<usize>, Vec<usize>) = (0..dim).partition(|&i| (i / l + i % l) % 2 == 0);
             alternate(Split { frozen: odd, active: even }, couplings)
         }
+        MaskKind::None => vec![Split { frozen: Vec::new(), active: (0..dim).collect() }; couplings],
         MaskKind::Random => (0..couplings)
             .map(|k| {
                 let split = random_split(dim, seed, (k / 2) as u64);
@@ -132,6 +138,13 @@ mod tests {
         assert_ne!(a, splits(MaskKind::Random, 16, None, 6, 12).unwrap());
         // A new split for each pair of couplings.
         assert_ne!(a[0], a[2]);
+    }
+
+    #[test]
+    fn none_freezes_nothing() {
+        for s in splits(MaskKind::None, 5, None, 3, 0).unwrap() {
+            assert_eq!(s, Split { frozen: vec![], active: (0..5).collect() });
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! couplings = 8            # number of coupling layers (default 8)
 //! hidden = [256, 256]      # hidden widths of each conditioner (default [64, 64])
 //! activation = "relu"      # relu | tanh | leaky_relu | elu | silu (default relu)
-//! mask = "checkerboard"    # halves | checkerboard | random (default halves), see `mask`
+//! mask = "checkerboard"    # halves | checkerboard | random | none (default halves), see `mask`
 //! lattice = 8              # side L of the L x L lattice, checkerboard only (dim = L * L)
 //! scale_bound = 2.0        # |s| <= scale_bound per coordinate (default 2)
 //! init_scale = 0.0         # last-layer weight std times sqrt(fan_in); 0 = identity start
