@@ -37,6 +37,19 @@ pub struct AisEvalConfig {
     pub adapt: bool,
 }
 
+impl AisEvalConfig {
+    /// The annealer this config describes, its kernels built from `registry`.
+    pub(crate) fn annealer(&self, registry: &Registry, dim: usize) -> Result<Annealer> {
+        let kernel = registry.kernel(&self.kernel, dim, &self.kernel_config)?;
+        let mut annealer = Annealer::new(kernel.as_ref(), self.n_intermediate, self.spacing)?;
+        if let Some(s) = &self.kernel_state {
+            annealer.set_state(s)?;
+        }
+        annealer.set_adapt(self.adapt);
+        Ok(annealer)
+    }
+}
+
 /// What to evaluate and how much.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalConfig {
@@ -181,7 +194,7 @@ fn known(target: &dyn Target) -> Vec<(usize, String, f64)> {
         .collect()
 }
 
-fn log_weights(target: &dyn Target, x: &Batch, log_q: &[f64]) -> Result<Vec<f64>> {
+pub(crate) fn log_weights(target: &dyn Target, x: &Batch, log_q: &[f64]) -> Result<Vec<f64>> {
     let mut log_p = vec![0.0; x.ncols()];
     target.log_prob_batch(x, &mut log_p)?;
     Ok(log_p.iter().zip(log_q).map(|(p, q)| p - q).collect())
@@ -220,12 +233,7 @@ pub fn evaluate_flow(
     let mut annealed = None;
     let mut ais_accept = None;
     if let Some(a) = &cfg.ais {
-        let kernel = registry.kernel(&a.kernel, flow.dim(), &a.kernel_config)?;
-        let mut annealer = Annealer::new(kernel.as_ref(), a.n_intermediate, a.spacing)?;
-        if let Some(s) = &a.kernel_state {
-            annealer.set_state(s)?;
-        }
-        annealer.set_adapt(a.adapt);
+        let mut annealer = a.annealer(registry, flow.dim())?;
         let mut w = Weighted::default();
         let mut acc = vec![0.0; a.n_intermediate];
         for n in chunks(cfg.samples, cfg.chunk) {

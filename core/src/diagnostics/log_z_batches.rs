@@ -6,11 +6,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::diagnostics::eval::{AisEvalConfig, chunks};
+use crate::diagnostics::eval::{AisEvalConfig, chunks, log_weights};
 use crate::diagnostics::importance::log_z;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
-use crate::mcmc::ais::Annealer;
 use crate::model::density::FlowDensity;
 use crate::model::target::{Target, TargetDensity};
 use crate::registry::Registry;
@@ -21,6 +20,8 @@ const CHUNK: usize = 10_000;
 
 /// Fewest batches: with one there is no standard error.
 pub const MIN_BATCHES: usize = 2;
+/// Most batches (each keeps a few numbers).
+pub const MAX_BATCHES: usize = 10_000_000;
 
 /// The absolute errors of one kind of estimate over the batches.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -58,6 +59,26 @@ pub struct LogZBatches {
     pub ais: Option<BatchErrors>,
 }
 
+/// Refuses a protocol that cannot run: a target whose log Z is not known, fewer than
+/// [`MIN_BATCHES`] or more than [`MAX_BATCHES`] batches, fewer than 2 samples per batch. Returns
+/// the exact log Z.
+pub fn check_request(target: &dyn Target, batches: usize, batch_samples: usize) -> Result<f64> {
+    let exact = target.log_z().ok_or_else(|| {
+        Error::Config(format!(
+            "--log-z-batches {batches}: the target's log Z is not known, so there is no error to measure"
+        ))
+    })?;
+    if !(MIN_BATCHES..=MAX_BATCHES).contains(&batches) {
+        return Err(Error::Config(format!(
+            "--log-z-batches {batches}: expected {MIN_BATCHES} to {MAX_BATCHES} batches (two at least for a standard error)"
+        )));
+    }
+    if batch_samples < 2 {
+        return Err(Error::Config(format!("--batch-samples {batch_samples}: an estimate needs at least 2 samples")));
+    }
+    Ok(exact)
+}
+
 /// Runs the protocol: `batches` estimates of `batch_samples` samples each, from `rng`. The AIS
 /// kernels (when `ais` is given) keep their state, and adapt if the config says so, from one
 /// batch to the next; each batch is still an independent valid AIS run.
@@ -70,38 +91,15 @@ pub fn log_z_batches(
     registry: &Registry,
     rng: &mut Rng,
 ) -> Result<LogZBatches> {
-    let exact = target.log_z().ok_or_else(|| {
-        Error::Config("--log-z-batches: the target's log Z is not known, so there is no error to measure".into())
-    })?;
-    if batches < MIN_BATCHES {
-        return Err(Error::Config(format!(
-            "--log-z-batches {batches}: at least {MIN_BATCHES} batches are needed for a standard error"
-        )));
-    }
-    if batch_samples < 2 {
-        return Err(Error::Config(format!("--batch-samples {batch_samples}: an estimate needs at least 2 samples")));
-    }
+    let exact = check_request(target, batches, batch_samples)?;
     crate::error::check_dim("target dimension", target.dim(), flow.dim())?;
-    let kernel = ais.map(|a| registry.kernel(&a.kernel, flow.dim(), &a.kernel_config)).transpose()?;
-    let mut annealer = match (ais, &kernel) {
-        (Some(a), Some(k)) => {
-            let mut an = Annealer::new(k.as_ref(), a.n_intermediate, a.spacing)?;
-            if let Some(s) = &a.kernel_state {
-                an.set_state(s)?;
-            }
-            an.set_adapt(a.adapt);
-            Some(an)
-        }
-        _ => None,
-    };
+    let mut annealer = ais.map(|a| a.annealer(registry, flow.dim())).transpose()?;
     let (mut plain, mut annealed) = (Vec::with_capacity(batches), Vec::new());
     for _ in 0..batches {
         let (mut lw, mut lw_ais) = (Vec::with_capacity(batch_samples), Vec::new());
         for n in chunks(batch_samples, CHUNK) {
             let (x, log_q) = flow.sample_with_log_q(n, rng)?;
-            let mut log_p = vec![0.0; n];
-            target.log_prob_batch(&x, &mut log_p)?;
-            lw.extend(log_p.iter().zip(&log_q).map(|(p, q)| p - q));
+            lw.extend(log_weights(target, &x, &log_q)?);
             if let Some(an) = annealer.as_mut() {
                 lw_ais.extend(an.run(&FlowDensity(flow), &TargetDensity(target), x, &log_q, rng)?.log_w);
             }

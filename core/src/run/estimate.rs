@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::diagnostics::eval::{AisEvalConfig, EvalConfig, FlowEval, evaluate_flow};
-use crate::diagnostics::log_z_batches::{LogZBatches, MIN_BATCHES, log_z_batches};
+use crate::diagnostics::log_z_batches::{LogZBatches, log_z_batches};
 use crate::diagnostics::warnings;
 use crate::error::{Error, Result, ResultExt};
 use crate::registry::parse_config;
@@ -35,9 +35,6 @@ pub struct EstimateRequest {
     /// The log Z accuracy protocol: `(K, M)` runs `K` independent estimates of `M` samples each.
     pub log_z_batches: Option<(usize, usize)>,
 }
-
-/// Most batches of the log Z protocol (each keeps a few numbers).
-pub const MAX_BATCHES: usize = 10_000_000;
 
 /// Fewest samples `estimate` accepts.
 pub const MIN_SAMPLES: usize = 100;
@@ -191,19 +188,7 @@ pub fn estimate(req: &EstimateRequest, registry: &Registry) -> Result<Estimate> 
 /// Refuses a protocol that cannot run (no known log Z) or would not fit in memory, before any
 /// sample is drawn.
 fn check_log_z_batches(c: &Checkpoint, target: &dyn Target, req: &EstimateRequest, k: usize, m: usize) -> Result<()> {
-    if target.log_z().is_none() {
-        return Err(Error::Config(format!(
-            "--log-z-batches {k}: the target's log Z is not known, so there is no error to measure"
-        )));
-    }
-    if !(MIN_BATCHES..=MAX_BATCHES).contains(&k) {
-        return Err(Error::Config(format!(
-            "--log-z-batches {k}: expected {MIN_BATCHES} to {MAX_BATCHES} batches (two at least for a standard error)"
-        )));
-    }
-    if m < 2 {
-        return Err(Error::Config(format!("--batch-samples {m}: an estimate needs at least 2 samples")));
-    }
+    crate::diagnostics::log_z_batches::check_request(target, k, m)?;
     crate::run::budget::check_evaluation(
         crate::run::budget::SizeNames { samples: "--batch-samples", ..crate::run::budget::FLAGS },
         c.flow.dim,
