@@ -40,7 +40,7 @@ pub mod testing;
 mod train;
 
 // Model traits.
-pub use model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
+pub use model::bijection::{Bijection, Cotangent, Direction, Pass, Tape, score_by_opposite_pass};
 pub use model::density::FlowDensity;
 pub use model::kernel::{ChainState, Kernel, StepStats};
 pub use model::objective::{Objective, ObjectiveOutput};
@@ -48,7 +48,7 @@ pub use model::target::{LogDensity, Target, TargetDensity};
 
 // The flow.
 pub use flow::affine::ElementwiseAffine;
-pub use flow::{Flow, InverseGrads, InverseRecord, PathSample};
+pub use flow::{Flow, InverseGrads, InverseRecord, PathSample, ScoredPass};
 
 // Samplers.
 pub use mcmc::ais::{Annealer, Spacing};

@@ -16,7 +16,7 @@ use serde_json::json;
 fn plugin_registry() -> Registry {
     let path = built::library("fixture_sample_plugin");
     let plugin = bootflow_core::plugin::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!((plugin.name.as_str(), plugin.abi), ("sample", 1));
+    assert_eq!((plugin.name.as_str(), plugin.abi), ("sample", bootflow_core::plugin::abi::ABI_VERSION));
     let mut reg = Registry::with_builtins();
     plugin.register_into(&mut reg).unwrap();
     assert_eq!(reg.targets["gauss2d"].source, bootflow_core::Source::Plugin(path));

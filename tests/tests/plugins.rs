@@ -53,7 +53,7 @@ fn lists_the_sample_plugin_and_refuses_the_rest_with_reasons() {
     for key in ["name", "version", "abi", "path", "provides"] {
         assert!(sample.get(key).is_some(), "key {key} missing: {sample:#}");
     }
-    assert_eq!(sample["abi"], 1);
+    assert_eq!(sample["abi"], bootflow_core::plugin::abi::ABI_VERSION);
     assert_eq!(sample["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
         Path::new(sample["path"].as_str().unwrap()),
@@ -74,7 +74,10 @@ fn lists_the_sample_plugin_and_refuses_the_rest_with_reasons() {
 
     let lib = |n: &str| dir.join(built::library(n).file_name().unwrap());
     let abi = refusal_of(&v, &lib("fixture_abi_mismatch"));
-    assert!(abi.contains("ABI 999") && abi.contains("ABI 1"), "names both versions: {abi}");
+    assert!(
+        abi.contains("ABI 999") && abi.contains(&format!("ABI {}", bootflow_core::plugin::abi::ABI_VERSION)),
+        "names both versions: {abi}"
+    );
     let not_plugin = refusal_of(&v, &lib("fixture_not_a_plugin"));
     assert!(not_plugin.contains("not a bootflow plugin"), "{not_plugin}");
     let truncated = dir.join(format!("{}truncated{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
@@ -94,7 +97,11 @@ fn human_table_lists_plugins_and_refusals_and_exits_zero() {
         .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("sample 0.1.0 (ABI 1)") && text.contains("gauss2d"), "{text}");
+    assert!(
+        text.contains(&format!("sample 0.1.0 (ABI {})", bootflow_core::plugin::abi::ABI_VERSION))
+            && text.contains("gauss2d"),
+        "{text}"
+    );
     assert!(text.contains("refused:") && text.contains("wrong ABI"), "{text}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

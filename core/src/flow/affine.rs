@@ -114,6 +114,25 @@ impl Bijection for ElementwiseAffine {
         Ok(Pass { out, log_det: vec![ld; input.ncols()], tape })
     }
 
+    /// A constant log-determinant: the score is only divided by the scale of the pass.
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        check_dim("affine layer score rows", score.nrows(), self.dim())?;
+        check_dim("affine layer score columns", score.ncols(), input.ncols())?;
+        let pass = self.pass(direction, input, record)?;
+        let sign = direction.sign();
+        let mut s = score.clone();
+        for mut col in s.column_iter_mut() {
+            col.iter_mut().zip(&self.log_scale).for_each(|(v, l)| *v *= (-sign * l).exp());
+        }
+        Ok((pass, s))
+    }
+
     /// Forward: `g_z = g_x e^s`, `g_s = g_ld + g_x z e^s`, `g_t = g_x`.
     /// Inverse: `g_x = g_z e^-s`, `g_s = -g_ld - g_z (x - t) e^-s`, `g_t = -g_z e^-s`.
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {

@@ -16,9 +16,11 @@ pub mod affine;
 mod base;
 mod inverse;
 mod pathwise;
+mod scored;
 
 pub use inverse::{InverseGrads, InverseRecord};
 pub use pathwise::PathSample;
+pub use scored::ScoredPass;
 
 /// A normalizing flow `q_theta`.
 pub struct Flow {

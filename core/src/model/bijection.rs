@@ -8,7 +8,7 @@
 use std::any::Any;
 
 use crate::Batch;
-use crate::error::{Result, check_dim};
+use crate::error::{Error, Result, check_dim};
 
 /// Whatever a layer keeps from a pass (inputs, activations) to run that pass's backward step.
 /// Opaque to callers; each implementation downcasts its own.
@@ -56,6 +56,11 @@ impl Direction {
         self == Direction::Inverse
     }
 
+    /// The other direction.
+    pub fn opposite(self) -> Direction {
+        if self.is_inverse() { Direction::Forward } else { Direction::Inverse }
+    }
+
     /// `+1` forward, `-1` inverse: the sign a log-scale enters a pass's log-determinant with.
     pub fn sign(self) -> f64 {
         if self.is_inverse() { -1.0 } else { 1.0 }
@@ -79,6 +84,26 @@ impl<'a> Cotangent<'a> {
     pub fn new(out: &'a Batch, log_det: &'a [f64], params: Option<&'a mut [f64]>) -> Self {
         Cotangent { out, log_det, params }
     }
+}
+
+/// [`Bijection::pass_with_score`] from the opposite pass: `s' = J_G^T score + grad log|det J_G|`
+/// for the opposite pass `G` at the output, one VJP with cotangents `(score, 1)`. For layers
+/// that override the provided method only in some directions.
+pub fn score_by_opposite_pass<B: Bijection + ?Sized>(
+    layer: &B,
+    direction: Direction,
+    input: &Batch,
+    score: &Batch,
+    record: bool,
+) -> Result<(Pass, Batch)> {
+    check_dim("score rows", score.nrows(), input.nrows())?;
+    check_dim("score columns", score.ncols(), input.ncols())?;
+    let pass = layer.pass(direction, input, record)?;
+    let back = layer.pass(direction.opposite(), &pass.out, true)?;
+    let tape = back.tape.ok_or_else(|| Error::Other("layer recorded no tape".into()))?;
+    let ones = vec![1.0; input.ncols()];
+    let score = layer.vjp(direction.opposite(), &tape, Cotangent::new(score, &ones, None))?;
+    Ok((pass, score))
 }
 
 /// One invertible layer `x = F(z)` with parameters theta.
@@ -108,6 +133,25 @@ pub trait Bijection: Send + Sync {
 
     /// Backward step of a pass recorded in `direction`: the cotangent of the pass's input.
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch>;
+
+    /// A pass in `direction` that also carries a score (the fast path gradient's recursion):
+    /// given `score = grad log r(input)` for a density `r` of the inputs, returns the pass and
+    /// `grad log r'(out)` for the density `r'` the pass pushes `r` to,
+    /// `J^-T (score - grad log|det J|)`.
+    ///
+    /// That is the VJP of the opposite pass at the output with cotangents `(score, 1)`, which
+    /// is what this provided version computes, at the price of a second pass. Layers that can
+    /// solve `J^T s' = score - grad log|det J|` from their own pass override it. The pass is
+    /// recorded when `record` is set, exactly as [`Bijection::pass`] would record it.
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        score_by_opposite_pass(self, direction, input, score, record)
+    }
 
     /// Replaces the parameters (length `n_params`).
     fn set_params(&mut self, params: &[f64]) -> Result<()> {

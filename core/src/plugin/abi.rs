@@ -7,7 +7,7 @@ use crate::error::Error;
 pub use crate::plugin::tables::{BijectionTable, KernelTable, TargetTable};
 
 /// Bumped on any change that is not "a field appended at the end of a table or header".
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Name of the one exported symbol: a static [`Header`].
 pub const ENTRY_SYMBOL: &str = "BOOTFLOW_PLUGIN";

@@ -170,6 +170,10 @@ object_table! {
         /// Writes `g_in[dim x n]`; when `g_params` is not null ADDS the parameter cotangent into it.
         fn vjp(shared, inverse: u8, tape: *const c_void, g_out: *const f64, dim: usize, n: usize,
             g_log_det: *const f64, g_params: *mut f64, n_params: usize, g_in: *mut f64);
+        /// As `pass`, carrying `score[dim x n]` through the pass into `score_out[dim x n]`
+        /// (`Bijection::pass_with_score`).
+        fn score_pass(shared, inverse: u8, input: *const f64, score: *const f64, dim: usize, n: usize, record: u8,
+            out: *mut f64, log_det: *mut f64, score_out: *mut f64, tape: *mut *mut c_void);
     }
     extra {
         /// Releases a tape returned by `pass`.

@@ -16,7 +16,7 @@ use rand::seq::index::sample;
 
 use crate::Batch;
 use crate::error::{Error, Result};
-use crate::model::bijection::{Bijection, Cotangent, Direction};
+use crate::model::bijection::{Bijection, Cotangent, Direction, score_by_opposite_pass};
 use crate::rng::{Rng, fill_normal};
 
 /// A `dim x n` batch of standard normal draws.
@@ -86,6 +86,9 @@ pub struct BijectionReport {
     pub inverse_input: f64,
     /// Relative error of the inverse VJP with respect to the parameters.
     pub inverse_params: f64,
+    /// Relative difference, worst of both directions, of the layer's `pass_with_score` from the
+    /// opposite-pass reference [`score_by_opposite_pass`].
+    pub score: f64,
 }
 
 impl BijectionReport {
@@ -129,10 +132,50 @@ pub fn check_bijection(
             report.forward_params = gp;
         }
     }
-    if report.round_trip > round_trip_tol || report.log_det_sum > round_trip_tol || report.worst_gradient() > grad_tol {
+    report.score = [false, true]
+        .into_iter()
+        .map(|inverse| score_difference(layer, if inverse { &x } else { z }, inverse, &mut rng))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .fold(0.0, f64::max);
+    if report.round_trip > round_trip_tol
+        || report.log_det_sum > round_trip_tol
+        || report.worst_gradient() > grad_tol
+        || report.score > SCORE_TOL
+    {
         return Err(Error::Other(format!("bijection check failed: {report:?}")));
     }
     Ok(report)
+}
+
+/// Largest relative difference allowed between a layer's `pass_with_score` and the reference.
+pub const SCORE_TOL: f64 = 1e-10;
+
+/// How far a layer's `pass_with_score` is from [`score_by_opposite_pass`] on a random score;
+/// fails outright when its pass differs from the plain pass or its tape gives another VJP.
+fn score_difference(layer: &dyn Bijection, input: &Batch, inverse: bool, rng: &mut Rng) -> Result<f64> {
+    let (d, n) = input.shape();
+    let direction = if inverse { Direction::Inverse } else { Direction::Forward };
+    let score = random_batch(d, n, rng);
+    let (p, s) = layer.pass_with_score(direction, input, &score, true)?;
+    let (_, reference) = score_by_opposite_pass(layer, direction, input, &score, false)?;
+    let plain = layer.pass(direction, input, true)?;
+    let close = |a: &Batch, b: &Batch| (a - b).abs().max() <= 1e-14 * (1.0 + b.abs().max());
+    let ld = |v: &[f64]| Batch::from_column_slice(1, v.len(), v);
+    if !close(&p.out, &plain.out) || !close(&ld(&p.log_det), &ld(&plain.log_det)) {
+        return Err(Error::Other("pass_with_score changes the pass".into()));
+    }
+    let g_out = random_batch(d, n, rng);
+    let g_ld = vec![0.5; n];
+    let vjp = |t: Option<crate::model::bijection::Tape>| {
+        let t = t.ok_or_else(|| Error::Other("pass recorded no tape".into()))?;
+        layer.vjp(direction, &t, Cotangent::new(&g_out, &g_ld, None))
+    };
+    let (a, b) = (vjp(p.tape)?, vjp(plain.tape)?);
+    if !close(&a, &b) {
+        return Err(Error::Other("the tape of pass_with_score gives another VJP".into()));
+    }
+    Ok(rel_error(s.as_slice(), reference.as_slice()))
 }
 
 fn pass(layer: &dyn Bijection, input: &Batch, inverse: bool) -> Result<crate::model::bijection::Pass> {
@@ -266,4 +309,50 @@ pub fn invert_to_base(flow: &crate::Flow, x: &Batch) -> Result<Batch> {
         cur = l.inverse(&cur, false)?.out;
     }
     Ok(cur)
+}
+
+/// `grad_z [log p(F(z)) + log|det dF/dz|]`, the score of a density `p` pulled back to the base
+/// side, the standard way: the recorded forward pass of `z`, then one VJP per layer with
+/// cotangents `(grad_log_p at F(z), 1)`. The reference the inverse scored pass is tested against.
+pub fn pulled_back_score(flow: &crate::Flow, z: &Batch, grad_log_p: &Batch) -> Result<Batch> {
+    let mut tapes = Vec::with_capacity(flow.layers().len());
+    let mut cur = z.clone();
+    for l in flow.layers() {
+        let p = l.forward(&cur, true)?;
+        tapes.push(p.tape.ok_or_else(|| Error::Other("pass recorded no tape".into()))?);
+        cur = p.out;
+    }
+    let ones = vec![1.0; z.ncols()];
+    let mut g = grad_log_p.clone();
+    for (l, t) in flow.layers().iter().zip(&tapes).rev() {
+        g = l.vjp(Direction::Forward, t, Cotangent::new(&g, &ones, None))?;
+    }
+    Ok(g)
+}
+
+/// The forward-KL path gradient computed the standard way, for the tests of the fast one:
+/// `mean_i (dz_i / dtheta)^T (s_i - grad log q0(z_i))` with `z = F^-1(x)` at fixed data `x`
+/// and `s` the pulled-back score of [`pulled_back_score`] (a second, forward pass from `z`).
+pub fn forward_kl_path_reference(flow: &crate::Flow, x: &Batch, grad_log_p: &Batch) -> Result<Vec<f64>> {
+    let n = x.ncols();
+    let mut tapes = Vec::with_capacity(flow.layers().len());
+    let mut cur = x.clone();
+    for l in flow.layers().iter().rev() {
+        let p = l.inverse(&cur, true)?;
+        tapes.push(p.tape.ok_or_else(|| Error::Other("pass recorded no tape".into()))?);
+        cur = p.out;
+    }
+    tapes.reverse();
+    let z = cur;
+    // Apart from the flow's own pass, the pulled-back score needs the target's score at F(z) = x.
+    let mut g = (pulled_back_score(flow, &z, grad_log_p)? - flow.base_grad(&z)) / n as f64;
+    let mut offsets = vec![0];
+    flow.layers().iter().for_each(|l| offsets.push(offsets.last().unwrap() + l.n_params()));
+    let mut grad = vec![0.0; flow.n_params()];
+    let zeros = vec![0.0; n];
+    for (k, (l, t)) in flow.layers().iter().zip(&tapes).enumerate() {
+        let slot = &mut grad[offsets[k]..offsets[k + 1]];
+        g = l.vjp(Direction::Inverse, t, Cotangent::new(&g, &zeros, Some(slot)))?;
+    }
+    Ok(grad)
 }

@@ -12,7 +12,6 @@ use crate::model::objective::{Objective, ObjectiveOutput};
 use crate::model::target::Target;
 use crate::registry::parse_config;
 use crate::rng::Rng;
-use crate::train::fast_path;
 use crate::train::weights::mean;
 
 /// How the reverse-KL gradient is estimated.
@@ -30,7 +29,8 @@ pub enum Estimator {
     /// Sticking the landing: the score term `grad_x log q` held constant, from an inverse pass.
     #[serde(rename = "path")]
     Path,
-    /// As `path`, with `grad_x log q` carried through the forward pass.
+    /// As `path`, with `grad_x log q` carried through the sampling pass layer by layer (one
+    /// pass and one backward pass; no inverse pass).
     #[serde(rename = "fast-path")]
     FastPath,
 }
@@ -126,12 +126,12 @@ impl Objective for ReverseKl {
             }
             Estimator::FastPath => {
                 let z = flow.sample_base(n, rng);
-                let path = fast_path::forward_with_score(flow, &z)?;
+                let path = flow.forward_scored(&z)?;
                 let mut g_p = Batch::zeros(flow.dim(), n);
-                target.log_prob_grad_batch(&path.x, &mut log_p, &mut g_p)?;
-                let mut g_x = &path.grad_x_log_q - &g_p;
+                target.log_prob_grad_batch(&path.out, &mut log_p, &mut g_p)?;
+                let mut g_x = &path.score - &g_p;
                 g_x *= inv_n;
-                let grad = fast_path::backprop(flow, &path, &g_x)?;
+                let grad = flow.backprop_scored(&path, &g_x)?;
                 (path.log_q, grad)
             }
         };

@@ -27,7 +27,6 @@ pub mod buffer;
 pub mod checkpoint;
 pub mod config;
 pub mod fab;
-pub mod fast_path;
 pub mod float_bits;
 pub mod forward_kl;
 pub mod kl;
@@ -41,7 +40,7 @@ mod fab_tests;
 #[cfg(test)]
 mod kl_tests;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 #[cfg(test)]
 mod trainer_tests;
 

@@ -98,6 +98,17 @@ impl Bijection for ActNorm {
         self.state.read().map_err(poisoned)?.affine.pass(direction, input, record)
     }
 
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        self.ensure_initialised(input, direction.is_inverse())?;
+        self.state.read().map_err(poisoned)?.affine.pass_with_score(direction, input, score, record)
+    }
+
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
         self.state.read().map_err(poisoned)?.affine.vjp(direction, tape, g)
     }

@@ -16,7 +16,7 @@
 //! VJP per coordinate, so only the final network pass is taped.
 
 use bootflow_core::check_dim;
-use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
+use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape, score_by_opposite_pass};
 use bootflow_nn::Activation;
 use bootflow_nn::mlp::MlpTape;
 
@@ -219,19 +219,7 @@ impl Autoregressive {
         let loc = self.locals(t);
         let sign = self.sign();
         if !sequential {
-            // w = P(y), log-det sign * sum s: g_y = g_w diag + net^T (g_w d_mu, (g_w d_s + sign g_ld) ds).
-            let mut g_raw = Batch::zeros(2 * d, n);
-            let mut g_in = g_out.clone();
-            for j in 0..n {
-                for i in 0..d {
-                    let (l, g) = (&loc[j * d + i], g_out[(i, j)]);
-                    g_raw[(i, j)] = g * l.d_mu;
-                    g_raw[(d + i, j)] = (g * l.d_s + sign * g_log_det[j]) * l.ds_draw;
-                    g_in[(i, j)] = g * l.diag;
-                }
-            }
-            g_in += self.made.backward(&t.net, g_raw, g_params);
-            return Ok(g_in);
+            return Ok(self.one_pass_backward(t, &loc, g_out, g_log_det, g_params));
         }
         // y = P^-1(w), log-det -sign * sum s(y). Explicit cotangent of y: u = g_y + d(-sign g_ld sum s)/dy.
         let mut g_raw = Batch::zeros(2 * d, n);
@@ -274,6 +262,33 @@ impl Autoregressive {
         Ok(v)
     }
 
+    /// The VJP of the one-pass map `w = P(y)` at the `y` of a tape of either direction (both
+    /// keep the network's pass at `y`), log-det `sign * sum s`:
+    /// `g_y = g_w diag + net^T (g_w d_mu, (g_w d_s + sign g_ld) ds)`.
+    fn one_pass_backward(
+        &self,
+        t: &ArTape,
+        loc: &[Local],
+        g_out: &Batch,
+        g_log_det: &[f64],
+        g_params: Option<&mut [f64]>,
+    ) -> Batch {
+        let (d, n) = t.y.shape();
+        let sign = self.sign();
+        let mut g_raw = Batch::zeros(2 * d, n);
+        let mut g_in = g_out.clone();
+        for j in 0..n {
+            for i in 0..d {
+                let (l, g) = (&loc[j * d + i], g_out[(i, j)]);
+                g_raw[(i, j)] = g * l.d_mu;
+                g_raw[(d + i, j)] = (g * l.d_s + sign * g_log_det[j]) * l.ds_draw;
+                g_in[(i, j)] = g * l.diag;
+            }
+        }
+        g_in += self.made.backward(&t.net, g_raw, g_params);
+        g_in
+    }
+
     /// Whether a pass in `direction` solves coordinate by coordinate (MAF sampling, IAF density).
     fn is_sequential(&self, direction: Direction) -> bool {
         let one_pass_is_forward = self.kind == Kind::Iaf;
@@ -293,6 +308,30 @@ impl Bijection for Autoregressive {
     fn pass(&self, direction: Direction, input: &Batch, record: bool) -> Result<Pass> {
         check_dim("autoregressive input rows", input.nrows(), self.dim())?;
         Ok(if self.is_sequential(direction) { self.sequential(input, record) } else { self.one_pass(input, record) })
+    }
+
+    /// The sequential direction's score is the one-pass map's VJP at its output with
+    /// cotangents `(score, 1)`, and its tape already holds the network's pass there: one network
+    /// VJP. The one-pass direction keeps the provided version (a sequential pass at its output).
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        if !self.is_sequential(direction) {
+            return score_by_opposite_pass(self, direction, input, score, record);
+        }
+        check_dim("autoregressive input rows", input.nrows(), self.dim())?;
+        check_dim("autoregressive score rows", score.nrows(), self.dim())?;
+        check_dim("autoregressive score columns", score.ncols(), input.ncols())?;
+        let mut pass = self.sequential(input, true);
+        let tape = pass.tape.take().ok_or_else(|| Error::Other("autoregressive layer recorded no tape".into()))?;
+        let t = tape.get::<ArTape>().ok_or_else(|| Error::Other("autoregressive layer given a foreign tape".into()))?;
+        let s = self.one_pass_backward(t, &self.locals(t), score, &vec![1.0; input.ncols()], None);
+        pass.tape = record.then_some(tape);
+        Ok((pass, s))
     }
 
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {

@@ -77,15 +77,25 @@ impl Bijection for Permutation {
         Ok(Pass { out: permute_rows(input, &self.source_rows(direction)), log_det: vec![0.0; input.ncols()], tape })
     }
 
+    /// A permutation is orthogonal with log-determinant 0: the score is permuted like the input.
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        check_dim("permutation score rows", score.nrows(), self.perm.len())?;
+        check_dim("permutation score columns", score.ncols(), input.ncols())?;
+        let pass = self.pass(direction, input, record)?;
+        Ok((pass, permute_rows(score, &self.source_rows(direction))))
+    }
+
     /// The transpose of a permutation is its inverse.
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
         let n = *tape.get::<usize>().ok_or_else(|| Error::Other("permutation given a foreign tape".into()))?;
         check_dim("permutation cotangent rows", g.out.nrows(), self.perm.len())?;
         check_dim("permutation cotangent columns", g.out.ncols(), n)?;
-        let back = match direction {
-            Direction::Forward => Direction::Inverse,
-            Direction::Inverse => Direction::Forward,
-        };
-        Ok(permute_rows(g.out, &self.source_rows(back)))
+        Ok(permute_rows(g.out, &self.source_rows(direction.opposite())))
     }
 }

@@ -54,31 +54,20 @@ impl CouplingTransform for Spline {
     }
 
     fn apply(&self, at: Site<'_>, raw: Batch, pass: &mut Pass) -> Option<SplineRecord> {
-        let (Site { direction, active, record }, out) = (at, &mut pass.out);
-        let (d, n, per) = (out.nrows(), out.ncols(), self.outputs_per_coordinate());
-        let (da, inverse) = (active.len(), direction.is_inverse());
-        let mut za = if record { Batch::zeros(da, n) } else { Batch::zeros(0, 0) };
-        let mut knots = Knots::default();
-        for (j, ld) in pass.log_det.iter_mut().enumerate() {
-            let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
-            for (i, &row) in active.iter().enumerate() {
-                let r = &raw.as_slice()[(j * da + i) * per..(j * da + i + 1) * per];
-                knots.set(r, self.bins, self.bound);
-                let z = if inverse { knots.invert(col[row]) } else { col[row] };
-                let l = knots.eval(z);
-                if inverse {
-                    col[row] = z;
-                    *ld -= l.log_df;
-                } else {
-                    col[row] = l.f;
-                    *ld += l.log_df;
-                }
-                if record {
-                    za[(i, j)] = z;
-                }
-            }
-        }
-        record.then_some(SplineRecord { raw, za })
+        self.map(at, raw, pass, None)
+    }
+
+    /// Forward: `s' = (s - (log f')_z) / f'`, knot cotangent `s' f_p + (log f')_p`.
+    /// Inverse: `s' = f' s + (log f')_z`, knot cotangent `-s f_p - (log f')_p`.
+    fn apply_with_score(
+        &self,
+        at: Site<'_>,
+        raw: Batch,
+        pass: &mut Pass,
+        score: &mut Batch,
+        g_raw: &mut Batch,
+    ) -> Option<SplineRecord> {
+        self.map(at, raw, pass, Some((score, g_raw)))
     }
 
     /// Forward (`x = f(z)`, `ld = log f'(z)`): `g_z = g_x f' + g_ld (log f')_z`, knots likewise.
@@ -114,6 +103,63 @@ impl CouplingTransform for Spline {
                 }
             }
         }
+    }
+}
+
+impl Spline {
+    /// The spline map of every active coordinate, and with `score` the fast path gradient's
+    /// step at the same knots (see [`CouplingTransform::apply_with_score`]).
+    fn map(
+        &self,
+        at: Site<'_>,
+        raw: Batch,
+        pass: &mut Pass,
+        mut score: Option<(&mut Batch, &mut Batch)>,
+    ) -> Option<SplineRecord> {
+        let (Site { direction, active, record }, out) = (at, &mut pass.out);
+        let (d, n, per) = (out.nrows(), out.ncols(), self.outputs_per_coordinate());
+        let (da, inverse) = (active.len(), direction.is_inverse());
+        let mut za = if record { Batch::zeros(da, n) } else { Batch::zeros(0, 0) };
+        let mut knots = Knots::default();
+        for (j, ld) in pass.log_det.iter_mut().enumerate() {
+            let col = &mut out.as_mut_slice()[j * d..(j + 1) * d];
+            for (i, &row) in active.iter().enumerate() {
+                let k = j * da + i;
+                let r = &raw.as_slice()[k * per..(k + 1) * per];
+                knots.set(r, self.bins, self.bound);
+                let z = if inverse { knots.invert(col[row]) } else { col[row] };
+                let l = knots.eval(z);
+                if inverse {
+                    col[row] = z;
+                    *ld -= l.log_df;
+                } else {
+                    col[row] = l.f;
+                    *ld += l.log_df;
+                }
+                if record {
+                    za[(i, j)] = z;
+                }
+                let Some((s, g_raw)) = score.as_mut() else { continue };
+                let (s_in, df) = (s[(row, j)], l.log_df.exp());
+                let mut g_knots = [0.0; 7];
+                if inverse {
+                    s[(row, j)] = df * s_in + l.grad_log_df[X];
+                    for (o, (fp, lp)) in g_knots.iter_mut().zip(l.grad_f.iter().zip(&l.grad_log_df)) {
+                        *o = -s_in * fp - lp;
+                    }
+                } else {
+                    let s_out = (s_in - l.grad_log_df[X]) / df;
+                    s[(row, j)] = s_out;
+                    for (o, (fp, lp)) in g_knots.iter_mut().zip(l.grad_f.iter().zip(&l.grad_log_df)) {
+                        *o = s_out * fp + lp;
+                    }
+                }
+                if let Some(bin) = l.bin {
+                    knots.backward(r, bin, &g_knots, &mut g_raw.as_mut_slice()[k * per..(k + 1) * per]);
+                }
+            }
+        }
+        record.then_some(SplineRecord { raw, za })
     }
 }
 

@@ -40,6 +40,20 @@ pub trait CouplingTransform: Clone + Debug + Send + Sync + 'static {
     /// input cotangent in its active rows; `g_raw` (zeros, shaped like `raw`) gets the
     /// cotangent of the conditioner outputs.
     fn backward(&self, at: Site<'_>, rec: &Self::Record, g_log_det: &[f64], g_in: &mut Batch, g_raw: &mut Batch);
+
+    /// [`apply`](Self::apply) recorded (`at.record` is set), with the fast path gradient's step
+    /// on the active rows: `score` holds the incoming score in its active rows and gets the
+    /// outgoing one, `(score - d log|det| / dx) / f'`; `g_raw` (zeros, shaped like `raw`) gets the
+    /// conditioner-output cotangent of [`backward`](Self::backward) for the outgoing score as
+    /// output cotangent and log-det cotangent 1.
+    fn apply_with_score(
+        &self,
+        at: Site<'_>,
+        raw: Batch,
+        pass: &mut Pass,
+        score: &mut Batch,
+        g_raw: &mut Batch,
+    ) -> Option<Self::Record>;
 }
 
 /// Where a transform runs: the pass's direction, the rows it transforms, and whether the pass
@@ -147,6 +161,14 @@ impl<T: CouplingTransform> Coupling<T> {
         self.net.min_abs_pre_activation(tape)
     }
 
+    /// Adds `sign` times the conditioner's input cotangent `g_frozen` into the frozen rows of `g`.
+    fn add_frozen(&self, g: &mut Batch, g_frozen: &Batch, sign: f64) {
+        let (d, df) = (self.dim, self.split.frozen.len());
+        for (col, gf) in g.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
+            self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += sign * v);
+        }
+    }
+
     /// `check_dim` for `part` of this layer, naming it only when the check fails (passes run
     /// on every shard: no message is built on the way).
     fn check(&self, part: &str, got: usize, want: usize) -> Result<()> {
@@ -193,14 +215,43 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
         let at = Site { direction, active, record: true };
         self.transform.backward(at, &t.record, g.log_det, &mut g_in, &mut g_raw);
         let g_frozen = self.net.backward(&t.net, g_raw, g.params);
-        let (d, df) = (self.dim, self.split.frozen.len());
-        if df == 0 {
-            return Ok(g_in);
-        }
-        for (col, gf) in g_in.as_mut_slice().chunks_exact_mut(d).zip(g_frozen.as_slice().chunks_exact(df)) {
-            self.split.frozen.iter().zip(gf).for_each(|(&row, v)| col[row] += v);
+        if !self.split.frozen.is_empty() {
+            self.add_frozen(&mut g_in, &g_frozen, 1.0);
         }
         Ok(g_in)
+    }
+
+    /// The score of the active rows from the transform, then the frozen rows' correction
+    /// `-C^T g_raw` from one input-only backward step of the conditioner: one pass, no second
+    /// pass in the opposite direction.
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        self.check("input rows", input.nrows(), self.dim)?;
+        self.check("score rows", score.nrows(), self.dim)?;
+        self.check("score columns", score.ncols(), input.ncols())?;
+        let n = input.ncols();
+        let (raw, net) = self.net.forward(gather(input, &self.split.frozen), true);
+        let mut pass = Pass { out: input.clone(), log_det: vec![0.0; n], tape: None };
+        let at = Site { direction, active: &self.split.active, record: true };
+        let mut s = score.clone();
+        let mut g_raw = Batch::zeros(self.split.active.len() * self.transform.outputs_per_coordinate(), n);
+        let rec = self.transform.apply_with_score(at, raw, &mut pass, &mut s, &mut g_raw);
+        let (Some(net), Some(rec)) = (net, rec) else {
+            return Err(Error::Other(format!("{} recorded no tape", T::NAME)));
+        };
+        if !self.split.frozen.is_empty() {
+            let g_frozen = self.net.backward(&net, g_raw, None);
+            self.add_frozen(&mut s, &g_frozen, -1.0);
+        }
+        if record {
+            pass.tape = Some(Tape::new(CouplingTape { direction, n, net, record: rec }));
+        }
+        Ok((pass, s))
     }
 
     fn n_params(&self) -> usize {

@@ -118,6 +118,35 @@ impl CouplingTransform for Affine {
             }
         }
     }
+
+    /// Either way the score is divided by the recorded `e`; the raw cotangent is that of
+    /// [`backward`](CouplingTransform::backward) with the new score and `g_ld = 1`.
+    fn apply_with_score(
+        &self,
+        at: Site<'_>,
+        raw: Batch,
+        pass: &mut Pass,
+        g_in: &mut Batch,
+        g_raw: &mut Batch,
+    ) -> Option<AffineRecord> {
+        let rec = self.apply(at, raw, pass)?;
+        let (d, active) = (g_in.nrows(), at.active);
+        let (da, sign) = (active.len(), at.direction.sign());
+        for (j, col) in g_in.as_mut_slice().chunks_exact_mut(d).enumerate() {
+            let gr = &mut g_raw.as_mut_slice()[j * 2 * da..(j + 1) * 2 * da];
+            for (i, &row) in active.iter().enumerate() {
+                let k = j * da + i;
+                let (th, ex, z) = (rec.tanh.as_slice()[k], rec.e.as_slice()[k], rec.za.as_slice()[k]);
+                let s = col[row] / ex;
+                col[row] = s;
+                // Forward: g_s = s z e^s + 1, g_t = s; inverse: g_s = -s z - 1, g_t = -s e^-s.
+                let (g_s, g_t) = if sign < 0.0 { (-s * z - 1.0, -s * ex) } else { (s * z * ex + 1.0, s) };
+                gr[i] = g_s * self.scale_bound * (1.0 - th * th);
+                gr[da + i] = g_t;
+            }
+        }
+        Some(rec)
+    }
 }
 
 #[cfg(test)]

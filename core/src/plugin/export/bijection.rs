@@ -9,7 +9,7 @@ use super::guard::{Held, slice, slice_mut, write};
 use super::target::checked_len;
 use crate::Batch;
 use crate::error::{Error, Result, check_dim};
-use crate::model::bijection::{Bijection, Cotangent, Direction, Tape};
+use crate::model::bijection::{Bijection, Cotangent, Direction, Pass, Tape};
 use crate::plugin::abi::{BijectionInfo, BijectionTable};
 use crate::plugin::tables::BijectionExports;
 
@@ -63,26 +63,37 @@ impl BijectionExports for Exported {
         let len = checked_len(dim, n)?;
         // SAFETY: `input` holds `dim * n` numbers (field contract).
         let input = Batch::from_column_slice(dim, n, unsafe { slice(input, len)? });
-        let record = record != 0;
-        let p = b.pass(direction(inverse), &input, record)?;
-        if p.out.shape() != (dim, n) || p.log_det.len() != n {
-            return Err(Error::Dim(format!("layer returned output {:?} with {} log-dets", p.out.shape(), n)));
-        }
-        let t = match (record, p.tape) {
-            (true, None) => return Err(Error::Other("layer recorded no tape".into())),
-            (true, Some(t)) => Some(t),
-            (false, _) => None,
+        let p = b.pass(direction(inverse), &input, record != 0)?;
+        // SAFETY: forwarded from this function's contract.
+        unsafe { hand_over(p, record != 0, dim, n, out, log_det, tape) }
+    }
+
+    unsafe fn score_pass(
+        b: &Obj,
+        inverse: u8,
+        input: *const f64,
+        score: *const f64,
+        dim: usize,
+        n: usize,
+        record: u8,
+        out: *mut f64,
+        log_det: *mut f64,
+        score_out: *mut f64,
+        tape: *mut *mut c_void,
+    ) -> Result<()> {
+        check_dim("bijection input rows", dim, b.dim())?;
+        let len = checked_len(dim, n)?;
+        // SAFETY: `input` and `score` hold `dim * n` numbers each (field contract).
+        let (input, score) = unsafe {
+            (Batch::from_column_slice(dim, n, slice(input, len)?), Batch::from_column_slice(dim, n, slice(score, len)?))
         };
-        // SAFETY: `out` and `log_det` have room for `dim * n` and `n` numbers (field contract).
-        unsafe {
-            slice_mut(out, len)?.copy_from_slice(p.out.as_slice());
-            slice_mut(log_det, n)?.copy_from_slice(&p.log_det);
-        }
-        if let Some(t) = t {
-            // SAFETY: `tape` is writable when `record` is set (field contract).
-            unsafe { write(tape, Box::into_raw(Box::new(t)) as *mut c_void)? };
-        }
-        Ok(())
+        let (p, s) = b.pass_with_score(direction(inverse), &input, &score, record != 0)?;
+        check_dim("layer score columns", s.ncols(), n)?;
+        check_dim("layer score rows", s.nrows(), dim)?;
+        // SAFETY: `score_out` has room for `dim * n` numbers (field contract).
+        unsafe { slice_mut(score_out, len)? }.copy_from_slice(s.as_slice());
+        // SAFETY: forwarded from this function's contract.
+        unsafe { hand_over(p, record != 0, dim, n, out, log_det, tape) }
     }
 
     unsafe fn vjp(
@@ -119,6 +130,42 @@ impl BijectionExports for Exported {
         unsafe { slice_mut(g_in, len)? }.copy_from_slice(g.as_slice());
         Ok(())
     }
+}
+
+/// Writes a pass's outputs and log-determinants to the host's buffers and, when recorded, hands
+/// over its tape.
+///
+/// # Safety
+/// `out` and `log_det` have room for `dim * n` and `n` numbers; `tape` is writable when
+/// `record` is set.
+unsafe fn hand_over(
+    p: Pass,
+    record: bool,
+    dim: usize,
+    n: usize,
+    out: *mut f64,
+    log_det: *mut f64,
+    tape: *mut *mut c_void,
+) -> Result<()> {
+    if p.out.shape() != (dim, n) || p.log_det.len() != n {
+        return Err(Error::Dim(format!("layer returned output {:?} with {} log-dets", p.out.shape(), n)));
+    }
+    let t = match (record, p.tape) {
+        (true, None) => return Err(Error::Other("layer recorded no tape".into())),
+        (true, Some(t)) => Some(t),
+        (false, _) => None,
+    };
+    let len = dim * n;
+    // SAFETY: `out` and `log_det` have room for `dim * n` and `n` numbers (this function's contract).
+    unsafe {
+        slice_mut(out, len)?.copy_from_slice(p.out.as_slice());
+        slice_mut(log_det, n)?.copy_from_slice(&p.log_det);
+    }
+    if let Some(t) = t {
+        // SAFETY: `tape` is writable when `record` is set (this function's contract).
+        unsafe { write(tape, Box::into_raw(Box::new(t)) as *mut c_void)? };
+    }
+    Ok(())
 }
 
 unsafe extern "C" fn free_tape(tape: *mut c_void) {

@@ -55,6 +55,30 @@ impl PluginBijection {
     }
 }
 
+impl PluginBijection {
+    /// The host's [`Tape`] around a tape pointer the plugin wrote, or an error when a recorded
+    /// pass wrote none.
+    fn take_tape(&self, tape: *mut c_void, direction: Direction, record: bool) -> Result<Option<Tape>> {
+        let o = self.h.shared();
+        let tape = (record && !tape.is_null()).then(|| {
+            Tape::new(PluginTape {
+                ptr: tape,
+                owner: o,
+                direction,
+                free: self.h.table().free_tape,
+                lib: self.h.lib().clone(),
+            })
+        });
+        if record && tape.is_none() {
+            return Err(Error::Plugin {
+                plugin: self.h.plugin().to_string(),
+                message: "layer recorded no tape".into(),
+            });
+        }
+        Ok(tape)
+    }
+}
+
 impl Bijection for PluginBijection {
     fn dim(&self) -> usize {
         self.info.dim
@@ -90,16 +114,47 @@ impl Bijection for PluginBijection {
         unsafe {
             tb.pass(self.h.plugin(), o, inverse, input.as_ptr(), d, n, record as u8, out_ptr, ld_ptr, &mut tape)
         }?;
-        let tape = (record && !tape.is_null()).then(|| {
-            Tape::new(PluginTape { ptr: tape, owner: o, direction, free: tb.free_tape, lib: self.h.lib().clone() })
-        });
-        if record && tape.is_none() {
-            return Err(Error::Plugin {
-                plugin: self.h.plugin().to_string(),
-                message: "layer recorded no tape".into(),
-            });
-        }
+        let tape = self.take_tape(tape, direction, record)?;
         Ok(Pass { out, log_det, tape })
+    }
+
+    fn pass_with_score(
+        &self,
+        direction: Direction,
+        input: &Batch,
+        score: &Batch,
+        record: bool,
+    ) -> Result<(Pass, Batch)> {
+        let (d, n) = input.shape();
+        check_dim("layer input rows", d, self.info.dim)?;
+        check_dim("layer score rows", score.nrows(), d)?;
+        check_dim("layer score columns", score.ncols(), n)?;
+        let (mut out, mut score_out) = (Batch::zeros(d, n), Batch::zeros(d, n));
+        let mut log_det = vec![0.0; n];
+        let mut tape: *mut c_void = std::ptr::null_mut();
+        let (o, tb) = (self.h.shared(), self.h.table());
+        let inverse = direction.is_inverse() as u8;
+        let (out_ptr, ld_ptr, s_ptr) = (out.as_mut_ptr(), log_det.as_mut_ptr(), score_out.as_mut_ptr());
+        // SAFETY: the buffers hold `d x n`, `n` and `d x n` numbers; the inputs `d x n` each; `o`
+        // is this object's live handle.
+        unsafe {
+            tb.score_pass(
+                self.h.plugin(),
+                o,
+                inverse,
+                input.as_ptr(),
+                score.as_ptr(),
+                d,
+                n,
+                record as u8,
+                out_ptr,
+                ld_ptr,
+                s_ptr,
+                &mut tape,
+            )
+        }?;
+        let tape = self.take_tape(tape, direction, record)?;
+        Ok((Pass { out, log_det, tape }, score_out))
     }
 
     fn vjp(&self, direction: Direction, tape: &Tape, g: Cotangent<'_>) -> Result<Batch> {
