@@ -71,6 +71,9 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
         ("flow ESS".into(), pct(e.ess)),
         ("log Z (flow IS)".into(), format!("{:.4} +- {:.4}", e.log_z, e.log_z_se)),
     ];
+    if let Some(a) = e.mis_accept {
+        rows.push(("MIS acceptance (expected)".into(), format!("{a:.3}")));
+    }
     if let Some(z) = e.log_z_exact {
         rows.push(("log Z exact".into(), format!("{z:.4}")));
     }

@@ -56,6 +56,7 @@ impl Observer for Recorder {
             ("skipped_steps", Some(p.skipped_steps as f64)),
             ("ais_accept", p.metric("ais_accept")),
             ("step_size", p.metric("step_size")),
+            ("test_mean_log_q", p.metric("test_mean_log_q")),
         ];
         if let Ok(mut l) = self.0.lock() {
             Logged::push(&mut l.metrics, &row);
@@ -71,6 +72,7 @@ impl Observer for Recorder {
             ("forward_ess", e.forward_ess),
             ("mean_log_q_target_samples", e.mean_log_q_target_samples),
             ("test_mean_log_q", e.test_mean_log_q),
+            ("mis_accept", e.mis_accept),
         ];
         if let Ok(mut l) = self.0.lock() {
             Logged::push(&mut l.evals, &row);

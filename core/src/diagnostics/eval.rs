@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::Batch;
-use crate::diagnostics::importance::{forward_ess, log_z, snis};
+use crate::diagnostics::importance::{forward_ess, log_z, mis_acceptance, snis};
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::mcmc::ais::{Annealer, Spacing};
@@ -115,6 +115,11 @@ pub struct FlowEval {
     pub log_z: f64,
     /// Delta-method standard error of `log_z`.
     pub log_z_se: f64,
+    /// Stationary acceptance rate of Metropolised independence sampling with the flow as proposal,
+    /// estimated from the same samples ([`mis_acceptance`]); `None` in evaluations saved before
+    /// it was reported.
+    #[serde(default)]
+    pub mis_accept: Option<f64>,
     /// The target's exact log Z, where known.
     pub log_z_exact: Option<f64>,
     /// Kish ESS fraction of the AIS weights (flow + AIS towards p); `None` without AIS.
@@ -287,6 +292,7 @@ pub fn evaluate_flow(
         ess: z.ess,
         log_z: z.log_z,
         log_z_se: z.se,
+        mis_accept: Some(mis_acceptance(&plain.log_w)?),
         log_z_exact: target.log_z(),
         ess_ais: z_ais.map(|z| z.ess),
         log_z_ais: z_ais.map(|z| z.log_z),

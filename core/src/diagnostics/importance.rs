@@ -108,6 +108,33 @@ pub fn snis(log_w: &[f64], values: &[f64]) -> Result<SnisEstimate> {
     Ok(SnisEstimate { mean, se: var.sqrt() })
 }
 
+/// Stationary acceptance rate of Metropolised independence sampling with proposal q:
+/// `E_{x~p, y~q}[min(1, w(y)/w(x))]`, estimated from one set of flow samples (x by
+/// self-normalised weights, y uniformly), in O(N log N): with the weights sorted, a sample's mean
+/// acceptance is `(#{w_j >= w_i} + sum_{w_j < w_i} w_j / w_i) / N`. It is 1 for q = p.
+pub fn mis_acceptance(log_w: &[f64]) -> Result<f64> {
+    check_log_weights(log_w)?;
+    let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut w: Vec<f64> = log_w.iter().map(|v| (v - max).exp()).collect();
+    w.sort_by(f64::total_cmp);
+    let (n, total) = (w.len(), w.iter().sum::<f64>());
+    let (mut acc, mut below, mut i) = (0.0, 0.0, 0);
+    while i < n {
+        // Ties accept each other with probability 1: treat a run of equal weights together.
+        let mut end = i;
+        while end < n && w[end] == w[i] {
+            end += 1;
+        }
+        if w[i] > 0.0 {
+            let a = ((n - i) as f64 + below / w[i]) / n as f64;
+            acc += (end - i) as f64 * w[i] / total * a;
+        }
+        below += w[i..end].iter().sum::<f64>();
+        i = end;
+    }
+    Ok(acc.min(1.0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +257,27 @@ mod tests {
         let w: Vec<f64> = log_w.iter().map(|v: &f64| v.exp()).collect();
         let direct = 16.0 / (w.iter().sum::<f64>() * w.iter().map(|v| 1.0 / v).sum::<f64>());
         assert!((a - direct).abs() < 1e-14);
+    }
+
+    #[test]
+    fn mis_acceptance_matches_the_pairwise_sum() {
+        let mut r = rng::stream(3, 0);
+        let mut log_w: Vec<f64> = (0..200).map(|_| 3.0 * r.sample::<f64, _>(rand_distr::StandardNormal)).collect();
+        log_w[7] = log_w[9]; // a tie
+        log_w[11] = f64::NEG_INFINITY;
+        let lse = log_sum_exp(&log_w);
+        let n = log_w.len() as f64;
+        let brute: f64 = log_w
+            .iter()
+            .map(|&a| {
+                let mean_a: f64 = log_w.iter().map(|&b| (b - a).exp().min(1.0)).sum::<f64>() / n;
+                if a == f64::NEG_INFINITY { 0.0 } else { (a - lse).exp() * mean_a }
+            })
+            .sum();
+        assert!((mis_acceptance(&log_w).unwrap() - brute).abs() < 1e-12, "{brute}");
+        assert!((mis_acceptance(&[2.0; 50]).unwrap() - 1.0).abs() < 1e-15);
+        // Weights (1, 3): 1/4 * (1 + 1)/2 + 3/4 * (1 + 1/3)/2 = 3/4.
+        assert!((mis_acceptance(&[0.0, 3f64.ln()]).unwrap() - 0.75).abs() < 1e-15);
+        assert!(mis_acceptance(&[0.0, f64::NAN]).is_err());
     }
 }

@@ -25,6 +25,11 @@ pub trait Objective: Send + Sync {
     fn after_update(&mut self, _flow: &Flow) -> Result<()> {
         Ok(())
     }
+    /// Figures worth logging that cost more than a step's by-products (a held-out set's mean
+    /// `log q`), computed only at logging steps, outside the training time.
+    fn log_metrics(&mut self, _flow: &Flow) -> Result<Vec<(String, f64)>> {
+        Ok(Vec::new())
+    }
     /// Internal state for checkpoints (replay buffer, AIS step sizes).
     fn state(&self) -> serde_json::Value {
         serde_json::Value::Null

@@ -32,6 +32,7 @@ pub mod forward_kl;
 pub mod kl;
 pub mod observer;
 pub mod optim;
+pub mod sample_files;
 pub mod trainer;
 pub mod weights;
 
@@ -61,7 +62,7 @@ pub fn register(reg: &mut Registry) -> Result<()> {
     reg.add_objective(
         "forward-kl",
         Source::Builtin,
-        "forward KL(p||q) on exact target samples",
+        "forward KL(p||q) on exact target samples or samples = FILE_OR_GLOB; estimator = ml | path",
         Arc::new(|cfg, _| Ok(Box::new(forward_kl::ForwardKl::from_config(cfg)?) as Box<dyn Objective>)),
     )?;
     reg.add_objective(

@@ -56,10 +56,10 @@ pub trait Observer: Send {
 }
 
 /// Header of `metrics.csv`.
-pub const METRICS_HEADER: &str = "step,seconds,loss,ess,grad_norm,skipped_steps,ais_accept,step_size";
+pub const METRICS_HEADER: &str = "step,seconds,loss,ess,grad_norm,skipped_steps,ais_accept,step_size,test_mean_log_q";
 
 /// Header of `eval.csv`.
-pub const EVAL_HEADER: &str = "step,seconds,flow_ess,forward_ess,mean_log_q_target_samples,test_mean_log_q";
+pub const EVAL_HEADER: &str = "step,seconds,flow_ess,forward_ess,mean_log_q_target_samples,test_mean_log_q,mis_accept";
 
 /// A CSV file of a run directory, appended to line by line (each line flushed).
 struct CsvLog {
@@ -143,11 +143,12 @@ impl Observer for EvalCsv {
     }
     fn on_eval(&mut self, step: u64, seconds: f64, e: &FlowEval) -> Result<()> {
         let row = format!(
-            "{step},{seconds},{},{},{},{}",
+            "{step},{seconds},{},{},{},{},{}",
             e.ess,
             cell(e.forward_ess),
             cell(e.mean_log_q_target_samples),
-            cell(e.test_mean_log_q)
+            cell(e.test_mean_log_q),
+            cell(e.mis_accept)
         );
         self.0.line(&row)
     }
@@ -160,7 +161,7 @@ fn cell(v: Option<f64>) -> String {
 impl Observer for MetricsCsv {
     fn on_log(&mut self, p: &Progress) -> Result<()> {
         let row = format!(
-            "{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{}",
             p.step,
             p.seconds,
             cell(p.loss),
@@ -168,7 +169,8 @@ impl Observer for MetricsCsv {
             cell(p.grad_norm),
             p.skipped_steps,
             cell(p.metric("ais_accept")),
-            cell(p.metric("step_size"))
+            cell(p.metric("step_size")),
+            cell(p.metric("test_mean_log_q"))
         );
         self.0.line(&row)
     }

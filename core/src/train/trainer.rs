@@ -266,6 +266,8 @@ impl Trainer {
             o.on_step(self.step)?;
         }
         if self.step.is_multiple_of(self.train.log_every) {
+            let mut metrics = outcome.metrics.clone();
+            metrics.extend(self.objective.log_metrics(&self.flow)?);
             let p = Progress {
                 step: self.step,
                 total_steps: self.train.steps,
@@ -273,7 +275,7 @@ impl Trainer {
                 loss: outcome.loss,
                 grad_norm: outcome.grad_norm,
                 skipped_steps: self.skipped,
-                metrics: &outcome.metrics,
+                metrics: &metrics,
             };
             for o in &mut self.observers {
                 o.on_log(&p)?;
