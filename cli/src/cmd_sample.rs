@@ -1,5 +1,6 @@
 //! `bootflow sample`: MCMC chains on a target with a kernel (`hmc`, `rwm`), or Metropolized
-//! independent sampling with a trained flow (`mis`, `mis-ais`), into `chain_*.csv` and
+//! independent sampling with a trained flow (`mis`, `mis-ais`), or exact draws from the target's
+//! own sampler (`exact`), into `chain_*.csv` and
 //! `summary.json`.
 
 use std::path::PathBuf;
@@ -26,6 +27,8 @@ pub enum Method {
     Mis,
     /// As `mis`, each proposal refined by annealed importance sampling from the flow to the target.
     MisAis,
+    /// Independent draws from the target's exact sampler (for targets that have one).
+    Exact,
 }
 
 impl From<Method> for run::Method {
@@ -35,6 +38,7 @@ impl From<Method> for run::Method {
             Method::Rwm => run::Method::Rwm,
             Method::Mis => run::Method::Mis,
             Method::MisAis => run::Method::MisAis,
+            Method::Exact => run::Method::Exact,
         }
     }
 }

@@ -9,6 +9,7 @@
 mod cmd_completions;
 mod cmd_density;
 mod cmd_estimate;
+mod cmd_gradvar;
 mod cmd_new_plugin;
 mod cmd_plugins;
 mod cmd_reproduce;
@@ -117,7 +118,8 @@ enum Command {
     ///
     /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
     Estimate(cmd_estimate::EstimateArgs),
-    /// Run MCMC chains on a target (hmc, rwm) or with a trained flow as proposal (mis, mis-ais).
+    /// Run MCMC chains on a target (hmc, rwm), with a trained flow as proposal (mis, mis-ais),
+    /// or from the target's exact sampler (exact).
     ///
     /// Writes one CmdStan-style CSV per chain (`chain_1.csv`, ...; rows written as they are drawn)
     /// and `summary.json` (mean, sd, MCSE, ESS, R-hat, tau_int of every coordinate and observable;
@@ -125,6 +127,15 @@ enum Command {
     ///
     /// Example: `bootflow sample --target phi4 --set L=8 --method hmc --chains 64 --draws 1000 --out runs/phi4-hmc`
     Sample(cmd_sample::SampleArgs),
+    /// Measure each gradient estimator's variance at fixed flow parameters.
+    ///
+    /// At a checkpoint's parameters (or a config's initial flow), each estimator's gradient on
+    /// --batches fresh batches of the training batch size: the mean over parameters of the
+    /// per-component variance (eq. 45 of the gradient-estimator paper) and its square root, with
+    /// F_q and the spread of the signal log q - log p on fresh samples.
+    ///
+    /// Example: `bootflow gradvar runs/phi4 --checkpoint runs/phi4/checkpoint.json --estimators g1,g2,g3,path,fast-path --batches 1000`
+    Gradvar(cmd_gradvar::GradVarArgs),
     /// Train, evaluate, sample with MIS and report, from one run config (TOML).
     ///
     /// The config is the train config plus optional `[evaluate]` (samples, ais) and `[sample]`
@@ -174,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => cmd_train::run(args, &registry),
         Command::Estimate(args) => cmd_estimate::run(args, &registry),
         Command::Sample(args) => cmd_sample::run(args, &registry),
+        Command::Gradvar(args) => cmd_gradvar::run(args, &registry),
         Command::Run(args) => cmd_run::run(args, &registry),
         Command::Reproduce(args) => cmd_reproduce::run(args, &registry),
         Command::Plot { run_dir } => cmd_run::plot(run_dir, &registry),

@@ -28,8 +28,11 @@ fn method(name: &str) -> PyResult<Method> {
         "rwm" => Method::Rwm,
         "mis" => Method::Mis,
         "mis-ais" => Method::MisAis,
+        "exact" => Method::Exact,
         other => {
-            return Err(PyValueError::new_err(format!("method '{other}': expected 'hmc', 'rwm', 'mis' or 'mis-ais'")));
+            return Err(PyValueError::new_err(format!(
+                "method '{other}': expected 'hmc', 'rwm', 'mis', 'mis-ais' or 'exact'"
+            )));
         }
     })
 }

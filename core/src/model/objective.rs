@@ -21,6 +21,11 @@ pub struct ObjectiveOutput {
 pub trait Objective: Send + Sync {
     /// Estimates the loss and its gradient at the flow's current parameters.
     fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput>;
+    /// Refuses a target the objective cannot train on (wrong dimension of its data, a missing
+    /// gradient or sampler), before a run writes anything.
+    fn check_target(&self, _target: &dyn Target) -> Result<()> {
+        Ok(())
+    }
     /// Called after the optimiser changed the flow (e.g. to re-weight a replay buffer).
     fn after_update(&mut self, _flow: &Flow) -> Result<()> {
         Ok(())

@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod checks;
 pub mod estimate;
+pub mod gradvar;
 pub mod input;
 pub mod outdir;
 pub mod progress;
@@ -24,8 +25,9 @@ use std::path::Path;
 use serde_json::json;
 
 pub use estimate::{Estimate, EstimateRequest, estimate, evaluate_checkpoint};
+pub use gradvar::{GradVar, GradVarRequest, gradvar};
 pub use progress::{Counter, Event, Quiet, RunProgress};
-pub use sample::{Method, SampleRequest, Sampled, Sizes, load_flow, sample, sample_with};
+pub use sample::{Method, SampleRequest, Sampled, Sizes, load_checkpoint, load_flow, sample, sample_with};
 pub use spec::RunSpec;
 pub use target::build_target;
 pub use train::{CONFIG_FILE, Start, TrainSummary, holds_run, run_trainer, train, write_config, write_summary};

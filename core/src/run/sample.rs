@@ -1,8 +1,9 @@
 //! Runs the chains of `bootflow sample` (and of `bootflow run`) into an output directory: an MCMC
-//! kernel on the target (`hmc`, `rwm`, or any registered kernel), or Metropolized independent
-//! sampling with a trained flow as proposal (`mis`, `mis-ais`). Writes the chain files as it goes
-//! and returns the summary. The `accept_stat__` column holds the kernel's acceptance probability,
-//! or for MIS whether the draw is a fresh proposal (1) or a repeat (0).
+//! kernel on the target (`hmc`, `rwm`, or any registered kernel), Metropolized independent
+//! sampling with a trained flow as proposal (`mis`, `mis-ais`), or independent draws from the
+//! target's exact sampler (`exact`). Writes the chain files as it goes and returns the summary.
+//! The `accept_stat__` column holds the kernel's acceptance probability, for MIS whether the draw
+//! is a fresh proposal (1) or a repeat (0), and 1 for exact draws.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -44,6 +45,8 @@ pub enum Method {
     Mis,
     /// As `mis`, each proposal refined by annealed importance sampling from the flow to the target.
     MisAis,
+    /// Independent draws from the target's exact sampler (for targets that have one).
+    Exact,
 }
 
 impl Method {
@@ -54,6 +57,7 @@ impl Method {
             Method::Rwm => "rwm",
             Method::Mis => "mis",
             Method::MisAis => "mis-ais",
+            Method::Exact => "exact",
         }
     }
 }
@@ -126,6 +130,12 @@ pub fn kernel_config(kernel: &str, sets: &[String]) -> Result<Value> {
 
 /// Reads a flow checkpoint (`checkpoint.json`, or a run directory holding one) and rebuilds the flow.
 pub fn load_flow(registry: &Registry, path: &Path) -> Result<Flow> {
+    Ok(load_checkpoint(registry, path)?.1)
+}
+
+/// Reads a flow checkpoint (`checkpoint.json`, or a run directory holding one): the checkpoint
+/// and its flow rebuilt with its parameters.
+pub fn load_checkpoint(registry: &Registry, path: &Path) -> Result<(Checkpoint, Flow)> {
     let file = if path.is_dir() { path.join(CHECKPOINT_FILE) } else { path.to_path_buf() };
     let text = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
     let c: Checkpoint =
@@ -139,7 +149,7 @@ pub fn load_flow(registry: &Registry, path: &Path) -> Result<Flow> {
     }
     let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
     flow.set_params(&c.params).with_context(|| format!("parameters of {}", file.display()))?;
-    Ok(flow)
+    Ok((c, flow))
 }
 
 /// Checks the sizes before anything is written.
@@ -159,7 +169,9 @@ fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
         (Method::Mis | Method::MisAis, false) => {
             fail(format!("--method {} needs --flow CHECKPOINT", req.method.name()))
         }
-        (Method::Hmc | Method::Rwm, true) => fail("--flow is only used by --method mis / mis-ais".into()),
+        (Method::Hmc | Method::Rwm | Method::Exact, true) => {
+            fail("--flow is only used by --method mis / mis-ais".into())
+        }
         _ => Ok(()),
     }
 }
@@ -212,9 +224,15 @@ pub fn sample_with(
         budget::check_open_files("--chains", req.sizes.chains)?;
     }
     let params = parse_params(&req.target_sets)?;
+    if req.method == Method::Exact && !target.has_sampler() {
+        return Err(Error::Unsupported(format!(
+            "--method exact: target '{}' has no exact sampler (use hmc or rwm)",
+            req.target
+        )));
+    }
     let kernel_name = match req.method {
         Method::Hmc | Method::Rwm => req.method.name().to_string(),
-        Method::Mis => String::new(),
+        Method::Mis | Method::Exact => String::new(),
         Method::MisAis => {
             req.ais_kernel.clone().unwrap_or_else(|| if target.has_grad() { "hmc".into() } else { "rwm".into() })
         }
@@ -222,7 +240,7 @@ pub fn sample_with(
     let kcfg = if kernel_name.is_empty() { json!({}) } else { kernel_config(&kernel_name, &req.kernel_sets)? };
     let kernel = if kernel_name.is_empty() {
         if !req.kernel_sets.is_empty() {
-            return Err(Error::Other("--kernel-set has no effect with --method mis".into()));
+            return Err(Error::Other(format!("--kernel-set has no effect with --method {}", req.method.name())));
         }
         None
     } else {
@@ -260,6 +278,7 @@ pub fn sample_with(
     let mut sampled = match (req.method, kernel, flow) {
         (Method::Hmc | Method::Rwm, Some(mut k), _) => with_kernel(k.as_mut(), target, &plan, out, progress)?,
         (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
+        (Method::Exact, None, None) => exact(target, &plan, out, progress)?,
         (Method::MisAis, Some(k), Some(f)) => {
             let ais = AisRefinement { kernel: k.as_ref(), n_intermediate: req.ais_steps, spacing: Spacing::Linear };
             with_flow(f, target, Some(&ais), &plan, out, progress)?
@@ -334,6 +353,47 @@ pub fn with_kernel(
     let tuning: serde_json::Map<String, Value> = run.tuning.into_iter().map(|(k, v)| (k, json!(v))).collect();
     summary.extra.insert("tuning".into(), Value::Object(tuning));
     Ok(Sampled { summary, draws })
+}
+
+/// Runs `plan.chains` chains of independent exact draws from `target` (chain `c` from stream
+/// `c` of the seed), a batch per chain in turn so that an interruption keeps every chain equally
+/// long; writes the chain files into `out` when given.
+pub fn exact(target: &dyn Target, plan: &Plan, out: Option<&Path>, progress: &dyn RunProgress) -> Result<Sampled> {
+    let s = &plan.sizes;
+    let (started, sink) = open_chains(target, plan, out)?;
+    let counter = progress.counter("draws", (s.chains * s.draws) as u64);
+    let stop = progress.stop();
+    let mut rngs: Vec<_> = (0..s.chains).map(|c| rng::stream(s.seed, c as u64)).collect();
+    let mut log_p = vec![0.0; PROPOSAL_BATCH];
+    let mut run = || -> Result<()> {
+        for done in (0..s.draws).step_by(PROPOSAL_BATCH) {
+            let m = PROPOSAL_BATCH.min(s.draws - done);
+            for (c, rng) in rngs.iter_mut().enumerate() {
+                if stopped(&stop) {
+                    return Err(Error::Interrupted);
+                }
+                let x = target.sample(m, rng)?;
+                crate::error::check_dim("rows of the exact sampler's batch", x.nrows(), target.dim())?;
+                crate::error::check_dim("columns of the exact sampler's batch", x.ncols(), m)?;
+                target.log_prob_batch(&x, &mut log_p[..m])?;
+                for (j, lp) in log_p[..m].iter().enumerate() {
+                    sink.record(c, *lp, 1.0, x.column(j).as_slice())?;
+                }
+                counter.advance(m as u64);
+            }
+        }
+        Ok(())
+    };
+    let res = run();
+    counter.finish();
+    match res {
+        Err(Error::Interrupted) => interrupted_summary(plan, started, sink),
+        Err(e) => Err(e).context("exact sampling"),
+        Ok(()) => {
+            let (summary, draws) = chain_summary(plan, started, 1.0, sink)?;
+            Ok(Sampled { summary, draws })
+        }
+    }
 }
 
 /// Whether the front end's stop flag is set.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::Batch;
-use crate::diagnostics::importance::log_sum_exp;
+use crate::diagnostics::importance::forward_ess;
 use crate::error::{Error, Result};
 use crate::flow::Flow;
 use crate::model::objective::{Objective, ObjectiveOutput};
@@ -112,21 +112,33 @@ impl ForwardKl {
     }
 
     fn draw(&self, target: &dyn Target, rng: &mut Rng) -> Result<Batch> {
-        let n = self.config.batch;
+        self.check_target(target)?;
         match &self.data {
-            Some(d) => {
-                crate::error::check_dim("coordinates of the forward-kl samples", d.train.nrows(), target.dim())?;
-                Ok(d.minibatch(n, rng))
-            }
-            None if target.has_sampler() => target.sample(n, rng),
-            None => Err(Error::Unsupported(
-                "forward-kl on a target without an exact sampler: give objective.samples = \"FILE_OR_GLOB\"".into(),
-            )),
+            Some(d) => Ok(d.minibatch(self.config.batch, rng)),
+            None => target.sample(self.config.batch, rng),
         }
     }
 }
 
 impl Objective for ForwardKl {
+    fn check_target(&self, target: &dyn Target) -> Result<()> {
+        match &self.data {
+            Some(d) => crate::error::check_dim("coordinates of the forward-kl samples", d.train.nrows(), target.dim())?,
+            None if !target.has_sampler() => {
+                return Err(Error::Unsupported(
+                    "forward-kl on a target without an exact sampler: give objective.samples = \"FILE_OR_GLOB\"".into(),
+                ));
+            }
+            None => {}
+        }
+        if self.config.estimator == ForwardEstimator::Path && !target.has_grad() {
+            return Err(Error::Unsupported(
+                "forward-kl estimator = \"path\" needs the target's gradient; use \"ml\"".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput> {
         let x = self.draw(target, rng)?;
         let n = x.ncols();
@@ -137,11 +149,6 @@ impl Objective for ForwardKl {
                 flow.grad_theta_log_q(&x, &vec![-1.0 / n as f64; n])?
             }
             ForwardEstimator::Path => {
-                if !target.has_grad() {
-                    return Err(Error::Unsupported(
-                        "forward-kl estimator = \"path\" needs the target's gradient; use \"ml\"".into(),
-                    ));
-                }
                 let mut score = Batch::zeros(x.nrows(), n);
                 target.log_prob_grad_batch(&x, &mut log_p, &mut score)?;
                 let pass = flow.inverse_scored(&x, &score)?;
@@ -150,10 +157,9 @@ impl Objective for ForwardKl {
                 (pass.log_q, grad)
             }
         };
-        // Forward ESS fraction, N^2 / (sum w * sum 1/w), exposes missed modes.
+        // The forward ESS fraction exposes missed modes.
         let log_w: Vec<f64> = log_p.iter().zip(&log_q).map(|(p, q)| p - q).collect();
-        let neg: Vec<f64> = log_w.iter().map(|v| -v).collect();
-        let fwd_ess = (2.0 * (n as f64).ln() - log_sum_exp(&log_w) - log_sum_exp(&neg)).exp();
+        let fwd_ess = forward_ess(&log_w).unwrap_or(f64::NAN);
         Ok(ObjectiveOutput { loss: -mean(&log_q), grad, metrics: vec![("ess".into(), fwd_ess)] })
     }
 

@@ -86,7 +86,7 @@ impl ReverseKl {
 }
 
 impl Objective for ReverseKl {
-    fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput> {
+    fn check_target(&self, target: &dyn Target) -> Result<()> {
         let est = self.config.estimator;
         if est.needs_target_grad() && !target.has_grad() {
             return Err(Error::Unsupported(format!(
@@ -94,6 +94,12 @@ impl Objective for ReverseKl {
                 est.name()
             )));
         }
+        Ok(())
+    }
+
+    fn estimate(&mut self, flow: &Flow, target: &dyn Target, rng: &mut Rng) -> Result<ObjectiveOutput> {
+        self.check_target(target)?;
+        let est = self.config.estimator;
         let n = self.config.batch;
         let inv_n = 1.0 / n as f64;
         let mut log_p = vec![0.0; n];

@@ -133,3 +133,42 @@ fn forward_kl_matches_the_analytic_gradient() {
     }
     assert!(obj.estimate(&flow, &NoSampler, &mut rng).is_err());
 }
+
+/// Means and standard deviations of `m` forward-KL gradient estimates on batches of `n`.
+fn forward_stats(estimator: &str, flow: &Flow, n: usize, m: usize, seed: u64) -> ([f64; 2], [f64; 2]) {
+    let reg = crate::Registry::with_builtins();
+    let mut obj = reg.objective("forward-kl", &serde_json::json!({"batch": n, "estimator": estimator})).unwrap();
+    let mut rng = crate::rng::stream(seed, 0);
+    let grads: Vec<Vec<f64>> = (0..m).map(|_| obj.estimate(flow, &target(), &mut rng).unwrap().grad).collect();
+    let mean = [0, 1].map(|k| grads.iter().map(|g| g[k]).sum::<f64>() / m as f64);
+    let sd = [0, 1].map(|k| (grads.iter().map(|g| (g[k] - mean[k]).powi(2)).sum::<f64>() / (m - 1) as f64).sqrt());
+    (mean, sd)
+}
+
+#[test]
+fn forward_kl_estimators_are_unbiased_and_only_the_path_one_vanishes_at_q_equal_p() {
+    // -E_p[log q] = a + (sigma^2 + (mu - b)^2) e^{-2a} / 2 + const.
+    let (a, b) = (0.2, 0.3);
+    let flow = affine_flow(a, b);
+    let exact = [1.0 - (SIGMA * SIGMA + (MU - b).powi(2)) * (-2.0 * a).exp(), -(MU - b) * (-2.0 * a).exp()];
+    let m = 4000;
+    for (s, est) in ["ml", "path"].into_iter().enumerate() {
+        let (mean, sd) = forward_stats(est, &flow, 8, m, 300 + s as u64);
+        for k in 0..2 {
+            let mcse = sd[k] / (m as f64).sqrt();
+            assert!(mcse > 0.0, "{est} measured no spread");
+            assert!(
+                (mean[k] - exact[k]).abs() < 4.0 * mcse,
+                "{est} component {k}: {} vs {} (mcse {mcse})",
+                mean[k],
+                exact[k]
+            );
+        }
+    }
+    let optimum = affine_flow(SIGMA.ln(), MU);
+    let (mean, sd) = forward_stats("path", &optimum, 16, 200, 310);
+    let spread = sd[0].max(sd[1]).max(mean[0].abs()).max(mean[1].abs());
+    assert!(spread < 1e-12, "the forward path gradient should vanish at q = p: {spread}");
+    let (_, sd) = forward_stats("ml", &optimum, 16, 200, 311);
+    assert!(sd[0] > 0.05, "ml should fluctuate at q = p: {sd:?}");
+}

@@ -80,12 +80,14 @@ impl Trainer {
         crate::run::budget::check_training(dim, flow, objective, eval_samples)?;
         let built = registry.flow(dim, flow, seed)?;
         let optimiser = Adam::new(train.adam(), built.n_params())?;
+        let built_objective = registry.objective(&objective.name, &objective.config()).context("[objective]")?;
+        built_objective.check_target(target.as_ref()).context("[objective]")?;
         Ok(Self {
             flow_record: FlowRecord { spec: flow.clone(), seed, dim },
             flow: built,
             target,
             objective_config: objective.clone(),
-            objective: registry.objective(&objective.name, &objective.config()).context("[objective]")?,
+            objective: built_objective,
             train: train.clone(),
             optimiser,
             rng: rng::stream(seed, TRAIN_STREAM),
