@@ -146,6 +146,8 @@ def test_a_numpy_manywell_trains_with_fab_to_the_plugins_flow_ess():
 def test_ctrl_c_stops_training_with_a_checkpoint_at_the_step_it_stopped(tmp_path):
     config = tmp_path / "small.toml"
     config.write_text(SMALL)
+    # Python ignores SIGINT when its parent did (a job started with `&`); Ctrl-C is the default handler.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
@@ -154,6 +156,7 @@ def test_ctrl_c_stops_training_with_a_checkpoint_at_the_step_it_stopped(tmp_path
                                  overrides={"train.steps": 1_000_000, "train.checkpoint_every": 0}, progress=False)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert run.interrupted
     steps = run.summary["steps"]
     assert 0 < steps < 1_000_000

@@ -225,5 +225,11 @@ mod tests {
         }
         let e = read_samples(d.join("none-*.csv").to_str().unwrap()).unwrap_err().to_string();
         assert!(e.contains("no file matches"), "{e}");
+        // The first file of a glob sets the dimension; a later one with another is refused.
+        let g = dir("mixed");
+        std::fs::write(g.join("a.csv"), "1,2\n3,4\n").unwrap();
+        std::fs::write(g.join("b.csv"), "1,2,3\n").unwrap();
+        let e = read_samples(g.join("*.csv").to_str().unwrap()).unwrap_err().to_string();
+        assert!(e.contains("b.csv") && e.contains('3') && e.contains('2'), "{e}");
     }
 }
