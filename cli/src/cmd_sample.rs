@@ -1,4 +1,4 @@
-//! `bootflow sample`: MCMC chains on a target with a kernel (`hmc`, `rwm`), or Metropolized
+//! `bootflow sample`: MCMC chains on a target with a kernel (`hmc`, `nuts`, `rwm`), or Metropolized
 //! independent sampling with a trained flow (`mis`, `mis-ais`), or exact draws from the target's
 //! own sampler (`exact`), into `chain_*.csv` and
 //! `summary.json`.
@@ -21,6 +21,9 @@ use crate::target_arg::TargetArgs;
 pub enum Method {
     /// Hamiltonian Monte Carlo (needs the target's gradient).
     Hmc,
+    /// The no-U-turn sampler: multinomial, generalised no-U-turn criterion, max tree depth,
+    /// divergences; warm-up adapts the step size and a diagonal mass matrix (needs the gradient).
+    Nuts,
     /// Random-walk Metropolis.
     Rwm,
     /// Independent Metropolis–Hastings with the flow of `--flow` as proposal.
@@ -35,6 +38,7 @@ impl From<Method> for run::Method {
     fn from(m: Method) -> Self {
         match m {
             Method::Hmc => run::Method::Hmc,
+            Method::Nuts => run::Method::Nuts,
             Method::Rwm => run::Method::Rwm,
             Method::Mis => run::Method::Mis,
             Method::MisAis => run::Method::MisAis,

@@ -25,13 +25,14 @@ type DrawArrays<'py> =
 fn method(name: &str) -> PyResult<Method> {
     Ok(match name {
         "hmc" => Method::Hmc,
+        "nuts" => Method::Nuts,
         "rwm" => Method::Rwm,
         "mis" => Method::Mis,
         "mis-ais" => Method::MisAis,
         "exact" => Method::Exact,
         other => {
             return Err(PyValueError::new_err(format!(
-                "method '{other}': expected 'hmc', 'rwm', 'mis', 'mis-ais' or 'exact'"
+                "method '{other}': expected 'hmc', 'nuts', 'rwm', 'mis', 'mis-ais' or 'exact'"
             )));
         }
     })

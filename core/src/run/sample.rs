@@ -39,6 +39,8 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub enum Method {
     /// Hamiltonian Monte Carlo (needs the target's gradient).
     Hmc,
+    /// The no-U-turn sampler (needs the target's gradient).
+    Nuts,
     /// Random-walk Metropolis.
     Rwm,
     /// Independent Metropolis–Hastings with a trained flow as proposal.
@@ -54,6 +56,7 @@ impl Method {
     pub fn name(self) -> &'static str {
         match self {
             Method::Hmc => "hmc",
+            Method::Nuts => "nuts",
             Method::Rwm => "rwm",
             Method::Mis => "mis",
             Method::MisAis => "mis-ais",
@@ -169,7 +172,7 @@ fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
         (Method::Mis | Method::MisAis, false) => {
             fail(format!("--method {} needs --flow CHECKPOINT", req.method.name()))
         }
-        (Method::Hmc | Method::Rwm | Method::Exact, true) => {
+        (Method::Hmc | Method::Nuts | Method::Rwm | Method::Exact, true) => {
             fail("--flow is only used by --method mis / mis-ais".into())
         }
         _ => Ok(()),
@@ -231,7 +234,7 @@ pub fn sample_with(
         )));
     }
     let kernel_name = match req.method {
-        Method::Hmc | Method::Rwm => req.method.name().to_string(),
+        Method::Hmc | Method::Nuts | Method::Rwm => req.method.name().to_string(),
         Method::Mis | Method::Exact => String::new(),
         Method::MisAis => {
             req.ais_kernel.clone().unwrap_or_else(|| if target.has_grad() { "hmc".into() } else { "rwm".into() })
@@ -276,7 +279,9 @@ pub fn sample_with(
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     }
     let mut sampled = match (req.method, kernel, flow) {
-        (Method::Hmc | Method::Rwm, Some(mut k), _) => with_kernel(k.as_mut(), target, &plan, out, progress)?,
+        (Method::Hmc | Method::Nuts | Method::Rwm, Some(mut k), _) => {
+            with_kernel(k.as_mut(), target, &plan, out, progress)?
+        }
         (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
         (Method::Exact, None, None) => exact(target, &plan, out, progress)?,
         (Method::MisAis, Some(k), Some(f)) => {

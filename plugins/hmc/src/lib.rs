@@ -1,4 +1,5 @@
-//! Hamiltonian Monte Carlo for bootflow: a batched leapfrog kernel with a diagonal mass matrix,
+//! Hamiltonian Monte Carlo for bootflow: the no-U-turn sampler (`nuts`), and a batched leapfrog
+//! kernel (`hmc`) with a diagonal mass matrix,
 //! optional per-trajectory step-size jitter, and step-size adaptation by dual averaging (sampler
 //! warm-up) or a simple multiplicative rule (AIS during training).
 //!
@@ -14,7 +15,11 @@
 pub mod adapt;
 pub mod kernel;
 pub mod leapfrog;
+pub mod mass;
+pub mod nuts;
 
+#[cfg(test)]
+mod nuts_tests;
 #[cfg(test)]
 mod sampling_tests;
 
@@ -24,14 +29,21 @@ use bootflow_core::{Kernel, Registry, Result, Source};
 
 pub use adapt::AdaptMode;
 pub use kernel::{Hmc, HmcConfig};
+pub use nuts::{Nuts, NutsConfig};
 
-/// Adds the `hmc` kernel to `reg`.
+/// Adds the `hmc` and `nuts` kernels to `reg`.
 pub fn register(reg: &mut Registry) -> Result<()> {
     reg.add_kernel(
         "hmc",
         Source::Builtin,
         "Hamiltonian Monte Carlo (leapfrog, diagonal mass, step jitter, dual-averaging or simple step adaptation)",
         Arc::new(|dim, cfg| Ok(Box::new(Hmc::from_config(dim, cfg)?) as Box<dyn Kernel>)),
+    )?;
+    reg.add_kernel(
+        "nuts",
+        Source::Builtin,
+        "no-U-turn sampler (multinomial, generalised criterion, max_depth, divergences; dual averaging, windowed diagonal mass)",
+        Arc::new(|dim, cfg| Ok(Box::new(Nuts::from_config(dim, cfg)?) as Box<dyn Kernel>)),
     )
 }
 

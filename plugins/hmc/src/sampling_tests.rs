@@ -15,14 +15,14 @@ const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// `N(mu, Sigma)` with `Sigma = Q diag(lambda) Q^T`, Q a random rotation and the eigenvalues
 /// spread geometrically from 1 to 40 (condition number 40).
-struct Correlated {
+pub(crate) struct Correlated {
     mu: DVector<f64>,
     sigma: DMatrix<f64>,
     precision: DMatrix<f64>,
 }
 
 impl Correlated {
-    fn new(d: usize, seed: u64) -> Self {
+    pub(crate) fn new(d: usize, seed: u64) -> Self {
         let mut rng = stream(seed, 0);
         let mut a = DMatrix::zeros(d, d);
         fill_normal(&mut rng, a.as_mut_slice());
@@ -34,7 +34,7 @@ impl Correlated {
         Self { mu, sigma, precision }
     }
 
-    fn diagonal(mu: &[f64], var: &[f64]) -> Self {
+    pub(crate) fn diagonal(mu: &[f64], var: &[f64]) -> Self {
         let var = DVector::from_column_slice(var);
         Self {
             mu: DVector::from_column_slice(mu),
@@ -84,7 +84,13 @@ fn correlated_gaussian_gradient_matches_central_differences() {
 /// The chains are independent, so the spread of the per-chain averages estimates the standard
 /// error (MCSE) of their mean, autocorrelation included; each moment must lie within 4 MCSE
 /// (with 20 comparisons a false failure at 4 sigma has probability about 1e-3).
-fn check_moments(kernel: &mut Hmc, target: &Correlated, n_chains: usize, n_draws: usize, seed: u64) -> ChainRun {
+pub(crate) fn check_moments(
+    kernel: &mut dyn Kernel,
+    target: &Correlated,
+    n_chains: usize,
+    n_draws: usize,
+    seed: u64,
+) -> ChainRun {
     let d = target.mu.len();
     let chain_cfg = ChainConfig { n_chains, n_warmup: 500, n_draws, init_scale: 1.0 };
     // Per chain: sums of x_i and of (x_i - mu_i)^2.
