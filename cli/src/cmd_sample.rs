@@ -61,12 +61,12 @@ pub struct SampleArgs {
     /// Kept draws per chain.
     #[arg(long, default_value_t = 1000)]
     pub draws: usize,
-    /// Warm-up transitions (step-size adaptation) before the kept draws of hmc / rwm.
+    /// Warm-up transitions (step-size and, for nuts, mass-matrix adaptation) before the kept draws of hmc / nuts / rwm.
     #[arg(long, default_value_t = 500)]
     pub warmup: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Standard deviation of the random start points of hmc / rwm chains.
+    /// Standard deviation of the random start points of hmc / nuts / rwm chains.
     #[arg(long, default_value_t = 1.0)]
     pub init_scale: f64,
     /// Trained flow for mis / mis-ais: a `checkpoint.json` written by `bootflow train` (or its run directory).

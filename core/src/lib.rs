@@ -70,8 +70,8 @@ pub use diagnostics::lag_products::centred_lag_products_direct;
 pub use diagnostics::log_z_batches::{BatchErrors, LogZBatches, log_z_batches};
 pub use diagnostics::warnings;
 pub use diagnostics::{
-    LogZ, SnisEstimate, TauInt, ess_bulk, ess_mean, ess_tail, forward_ess, kish_ess, log_z, mcse_mean, mis_acceptance,
-    rhat, snis, tau_int,
+    LogZ, SnisEstimate, TauInt, ess_bulk, ess_mean, ess_tail, forward_ess, kish_ess, log_sum_exp, log_z, mcse_mean,
+    mis_acceptance, rhat, snis, tau_int,
 };
 
 // Output files.

@@ -25,4 +25,4 @@ pub mod warnings;
 
 pub use autocorr::{TauInt, tau_int};
 pub use convergence::{ess_bulk, ess_mean, ess_tail, mcse_mean, rhat};
-pub use importance::{LogZ, SnisEstimate, forward_ess, kish_ess, log_z, mis_acceptance, snis};
+pub use importance::{LogZ, SnisEstimate, forward_ess, kish_ess, log_sum_exp, log_z, mis_acceptance, snis};

@@ -62,6 +62,15 @@ impl StepSize {
         }
     }
 
+    /// A kernel's adaptation switch going from `was` to `on`: starts or freezes the rule.
+    pub fn switch(&mut self, was: bool, on: bool) {
+        match (was, on) {
+            (false, true) => self.start(),
+            (true, false) => self.freeze(),
+            _ => {}
+        }
+    }
+
     /// One adaptation step after a transition with mean acceptance probability `alpha`.
     pub fn update(&mut self, alpha: f64) {
         match self.mode {

@@ -187,11 +187,7 @@ impl Kernel for Hmc {
     }
 
     fn set_adapt(&mut self, on: bool) {
-        match (self.adapt, on) {
-            (false, true) => self.step.start(),
-            (true, false) => self.step.freeze(),
-            _ => {}
-        }
+        self.step.switch(self.adapt, on);
         self.adapt = on;
     }
 

@@ -8,6 +8,7 @@
 //! evaluated one point at a time.
 
 use bootflow_core::check_dim;
+use bootflow_core::log_sum_exp;
 use bootflow_core::parse_config;
 use bootflow_core::rng::fill_normal;
 use bootflow_core::{Batch, ChainState, Error, Kernel, LogDensity, Result, Rng, StepStats};
@@ -199,7 +200,7 @@ impl Nuts {
         if second.diverged || second.turned {
             return Ok(Subtree { n_leapfrog, sum_accept, ..second });
         }
-        let log_w = log_add_exp(first.log_w, second.log_w);
+        let log_w = log_sum_exp(&[first.log_w, second.log_w]);
         let take_second = rng.random::<f64>() < (second.log_w - log_w).exp();
         let (left, right) = if dir > 0.0 { (first, second) } else { (second, first) };
         let mut merged = self.merge(left, right, log_w);
@@ -268,7 +269,7 @@ impl Nuts {
             // Biased progressive sampling: the new subtree's sample replaces the current one
             // with probability min(1, w_new / w_old).
             let take_new = rng.random::<f64>() < (sub.log_w - tree.log_w).exp();
-            let log_w = log_add_exp(tree.log_w, sub.log_w);
+            let log_w = log_sum_exp(&[tree.log_w, sub.log_w]);
             let (left, right) = if dir > 0.0 { (tree, sub) } else { (sub, tree) };
             let mut merged = self.merge(left, right, log_w);
             // After merge the sample is the left subtree's; the new subtree is the left one
@@ -292,11 +293,6 @@ impl Nuts {
 struct Merged {
     tree: Subtree,
     plus_sample: Option<Point>,
-}
-
-fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY { m } else { m + ((a - m).exp() + (b - m).exp()).ln() }
 }
 
 impl Kernel for Nuts {
@@ -351,11 +347,7 @@ impl Kernel for Nuts {
     }
 
     fn set_adapt(&mut self, on: bool) {
-        match (self.adapt, on) {
-            (false, true) => self.step.start(),
-            (true, false) => self.step.freeze(),
-            _ => {}
-        }
+        self.step.switch(self.adapt, on);
         self.adapt = on;
     }
 
