@@ -396,7 +396,7 @@ const CASES: &[Case] = &[
     c("sample_init_scale_nan", &["sample", "--target", "gaussian", "--set", "dim=2", "--method", "rwm", "--init-scale", "nan", "--out", "{out}"], &["--init-scale"]),
     c("sample_init_scale_inf", &["sample", "--target", "gaussian", "--set", "dim=2", "--method", "rwm", "--init-scale", "inf", "--out", "{out}"], &["--init-scale"]),
     c("sample_init_scale_negative", &["sample", "--target", "gaussian", "--set", "dim=2", "--method", "rwm", "--init-scale", "-1", "--out", "{out}"], &["--init-scale"]),
-    c("sample_unknown_method", &["sample", "--target", "gaussian", "--set", "dim=2", "--method", "nuts", "--out", "{out}"], &["nuts", "--method"]),
+    c("sample_unknown_method", &["sample", "--target", "gaussian", "--set", "dim=2", "--method", "slice", "--out", "{out}"], &["slice", "--method"]),
     c("sample_method_without_value", &["sample", "--target", "gaussian", "--set", "dim=2", "--out", "{out}", "--method"], &["--method"]),
     c("sample_method_missing", &["sample", "--target", "gaussian", "--set", "dim=2", "--out", "{out}"], &["--method"]),
     c("sample_target_missing", &["sample", "--method", "rwm", "--out", "{out}"], &["--target"]),
