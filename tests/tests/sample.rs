@@ -92,7 +92,7 @@ fn bad_input_exits_2_with_one_line() {
     std::fs::copy(&lib, plugins.join(lib.file_name().unwrap())).unwrap();
     let plugin_dir = plugins.to_str().unwrap();
     let cases: [&[&str]; 7] = [
-        &["--target", "gaussian", "--method", "nuts", "--out", out],
+        &["--target", "gaussian", "--method", "slice", "--out", out],
         &["--target", "gaussian", "--method", "hmc", "--chains", "many", "--out", out],
         &["--target", "gaussian", "--method", "mis", "--out", out],
         &["--target", "gaussian", "--method", "hmc", "--chains", "0", "--out", out],
