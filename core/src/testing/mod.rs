@@ -218,6 +218,10 @@ fn check_direction(layer: &mut dyn Bijection, input: &Batch, inverse: bool, rng:
     let pidx = some_indices(theta.len(), 64, rng);
     let mut dir = vec![0.0; theta.len()];
     fill_normal(rng, &mut dir);
+    // A unit direction: the difference step is then FD_STEP whatever the parameter count (an
+    // unnormalised draw would step sqrt(P) times further, and its truncation error with it).
+    let norm = dir.iter().map(|v| v * v).sum::<f64>().sqrt();
+    dir.iter_mut().for_each(|v| *v /= norm);
     let mut analytic: Vec<f64> = pidx.iter().map(|&i| g_params[i]).collect();
     analytic.push(g_params.iter().zip(&dir).map(|(a, b)| a * b).sum());
     let numeric = {

@@ -22,11 +22,13 @@ fn layer(name: &str, dim: usize) -> Box<dyn Bijection> {
                 couplings: 1,
                 bins: 8,
                 bound: 3.0,
+                precision: Default::default(),
                 coupling: CouplingKeys {
-                    hidden: HIDDEN.to_vec(),
+                    hidden: Some(HIDDEN.to_vec()),
                     activation: Activation::Relu,
                     mask: MaskKind::Halves,
                     lattice: None,
+                    ..Default::default()
                 },
             };
             Box::new(build_spline(dim, &cfg, 1).expect("valid config").remove(0))

@@ -19,6 +19,16 @@
 //! bound = 3.0                # (default 3)
 //! hidden = [64, 64]          # conditioner hidden widths (default [64, 64])
 //! activation = "relu"
+//! precision = "f64"          # f64 | mixed: f32 products in the conditioners (default f64)
+//!
+//! [[flow.layers]]
+//! type = "spline"            # the same with a convolutional conditioner on an L x L lattice
+//! mask = "checkerboard"
+//! lattice = 16
+//! conditioner = "conv"       # mlp (default) | conv: periodic k x k convolutions, 1 -> channels -> outputs
+//! channels = [16, 16, 16]    # hidden channels (default [16, 16, 16])
+//! kernel = 3                 # odd kernel size (default 3)
+//! activation = "leaky_relu"
 //!
 //! [[flow.layers]]
 //! type = "actnorm"           # data-dependent initialisation from its first batch, see `actnorm`
@@ -56,9 +66,9 @@ use serde_json::Value;
 
 use bootflow_core::{Bijection, Error, Registry, Result, Source, rng};
 use bootflow_core::{LayerContext, parse_config};
-use bootflow_nn::Activation;
 use bootflow_nn::coupling::{CouplingKeys, parse_coupling_config};
 use bootflow_nn::mask::splits;
+use bootflow_nn::{Activation, Precision};
 
 pub use actnorm::ActNorm;
 pub use autoregressive::{Autoregressive, Kind};
@@ -105,6 +115,8 @@ pub struct SplineConfig {
     pub bins: usize,
     #[serde(default = "default_bound")]
     pub bound: f64,
+    #[serde(default)]
+    pub precision: Precision,
     /// The mask and conditioner keys every coupling entry takes.
     #[serde(skip)]
     pub coupling: CouplingKeys,
@@ -198,7 +210,7 @@ pub fn build_spline(dim: usize, cfg: &SplineConfig, seed: u64) -> Result<Vec<Spl
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
             let c = &cfg.coupling;
-            spline::spline_coupling(dim, split, cfg.bins, cfg.bound, &c.hidden, c.activation, &mut r)
+            Ok(spline::spline_coupling(dim, split, cfg.bins, cfg.bound, c, &mut r)?.with_precision(cfg.precision))
         })
         .collect()
 }

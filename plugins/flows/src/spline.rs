@@ -4,8 +4,7 @@
 //! everything around it is the shared [`Coupling`]; this file is the spline map.
 
 use bootflow_core::{Batch, Error, Pass, Result, Rng};
-use bootflow_nn::Activation;
-use bootflow_nn::coupling::{Coupling, CouplingTransform, Site};
+use bootflow_nn::coupling::{Coupling, CouplingKeys, CouplingTransform, Site};
 use bootflow_nn::mask::Split;
 
 use crate::rqs::{Knots, X};
@@ -32,8 +31,7 @@ pub fn spline_coupling(
     split: Split,
     bins: usize,
     bound: f64,
-    hidden: &[usize],
-    activation: Activation,
+    keys: &CouplingKeys,
     rng: &mut Rng,
 ) -> Result<SplineCoupling> {
     if bins < 2 {
@@ -42,7 +40,7 @@ pub fn spline_coupling(
     if !(bound > 0.0 && bound.is_finite()) {
         return Err(Error::Config(format!("bound must be positive and finite, got {bound}")));
     }
-    Coupling::new(dim, split, hidden, activation, 0.0, Spline { bins, bound }, rng)
+    Coupling::new(dim, split, keys, 0.0, Spline { bins, bound }, rng)
 }
 
 impl CouplingTransform for Spline {
@@ -51,6 +49,10 @@ impl CouplingTransform for Spline {
 
     fn outputs_per_coordinate(&self) -> usize {
         3 * self.bins - 1
+    }
+
+    fn raw_row(&self, _active: usize, i: usize, c: usize) -> usize {
+        i * self.outputs_per_coordinate() + c
     }
 
     fn apply(&self, at: Site<'_>, raw: Batch, pass: &mut Pass) -> Option<SplineRecord> {

@@ -15,8 +15,9 @@ use bootflow_core::parse_config;
 use bootflow_core::{Batch, Bijection, Cotangent, Direction, Error, Pass, Result, Rng, Tape};
 
 use crate::activation::Activation;
+use crate::conditioner::{Conditioner, ConditionerKind, ConditionerTape, ConvShape};
 use crate::mask::{MaskKind, Split};
-use crate::mlp::{Mlp, MlpTape};
+use crate::mlp::Mlp;
 use crate::precision::Precision;
 
 /// The element-wise map of a coupling's active coordinates, given the conditioner's outputs.
@@ -29,6 +30,9 @@ pub trait CouplingTransform: Clone + Debug + Send + Sync + 'static {
 
     /// Conditioner outputs per active coordinate.
     fn outputs_per_coordinate(&self) -> usize;
+
+    /// The raw row of output `c` of active coordinate `i` when `active` coordinates are active.
+    fn raw_row(&self, active: usize, i: usize, c: usize) -> usize;
 
     /// Maps the active rows of `pass.out` (a copy of the pass input) with the conditioner
     /// outputs `raw` (`outputs_per_coordinate * active.len()` rows, one column per sample) and
@@ -73,7 +77,7 @@ pub struct Site<'a> {
 pub struct Coupling<T> {
     dim: usize,
     split: Split,
-    net: Mlp,
+    net: Conditioner,
     transform: T,
 }
 
@@ -81,7 +85,7 @@ pub struct Coupling<T> {
 struct CouplingTape<R> {
     direction: Direction,
     n: usize,
-    net: MlpTape,
+    net: ConditionerTape,
     record: R,
 }
 
@@ -98,14 +102,14 @@ pub fn gather(b: &Batch, rows: &[usize]) -> Batch {
 }
 
 impl<T: CouplingTransform> Coupling<T> {
-    /// A coupling on `dim` coordinates split by `split`, conditioner hidden widths `hidden`.
+    /// A coupling on `dim` coordinates split by `split`, its conditioner as `keys` say (dense
+    /// on the frozen coordinates, or convolutional on the lattice of a checkerboard mask).
     /// Weights of the hidden layers are drawn from `rng`; the last layer's standard deviation is
     /// `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the identity).
     pub fn new(
         dim: usize,
         split: Split,
-        hidden: &[usize],
-        activation: Activation,
+        keys: &CouplingKeys,
         init_scale: f64,
         transform: T,
         rng: &mut Rng,
@@ -113,18 +117,37 @@ impl<T: CouplingTransform> Coupling<T> {
         if split.active.is_empty() || split.frozen.len() + split.active.len() != dim {
             return Err(Error::Config(format!("coupling split {split:?} is not a partition of {dim} coordinates")));
         }
-        if split.frozen.is_empty() && !hidden.is_empty() {
-            return Err(Error::Config(
-                "mask = \"none\" conditions on nothing, so hidden layers would see no input: set hidden = []".into(),
-            ));
-        }
-        if hidden.contains(&0) {
-            return Err(Error::Config("hidden widths must be positive".into()));
-        }
-        let mut widths = vec![split.frozen.len()];
-        widths.extend_from_slice(hidden);
-        widths.push(split.active.len() * transform.outputs_per_coordinate());
-        let net = Mlp::new(&widths, activation, init_scale, rng);
+        let per = transform.outputs_per_coordinate();
+        let da = split.active.len();
+        let net = match keys.conditioner {
+            ConditionerKind::Mlp => {
+                if keys.channels.is_some() || keys.kernel.is_some() {
+                    return Err(Error::Config(
+                        "'channels' and 'kernel' are keys of conditioner = \"conv\"; the dense conditioner takes 'hidden'"
+                            .into(),
+                    ));
+                }
+                let hidden = keys.hidden();
+                if split.frozen.is_empty() && !hidden.is_empty() {
+                    return Err(Error::Config(
+                        "mask = \"none\" conditions on nothing, so hidden layers would see no input: set hidden = []"
+                            .into(),
+                    ));
+                }
+                if hidden.contains(&0) {
+                    return Err(Error::Config("hidden widths must be positive".into()));
+                }
+                let mut widths = vec![split.frozen.len()];
+                widths.extend_from_slice(hidden);
+                widths.push(da * per);
+                Conditioner::Dense(Mlp::new(&widths, keys.activation, init_scale, rng))
+            }
+            ConditionerKind::Conv => {
+                let shape = keys.conv_shape(dim)?;
+                let raw_row = |i, c| transform.raw_row(da, i, c);
+                Conditioner::conv(shape, keys.activation, init_scale, &split.frozen, &split.active, per, raw_row, rng)
+            }
+        };
         Ok(Self { dim, split, net, transform })
     }
 
@@ -152,12 +175,12 @@ impl<T: CouplingTransform> Coupling<T> {
 
     /// The conditioner's and the transform's records of a pass recorded by a coupling of this
     /// kind: what tests read to keep finite differences away from kinks and saturation.
-    pub fn recorded<'t>(&self, tape: &'t Tape) -> Option<(&'t MlpTape, &'t T::Record)> {
+    pub fn recorded<'t>(&self, tape: &'t Tape) -> Option<(&'t ConditionerTape, &'t T::Record)> {
         tape.get::<CouplingTape<T::Record>>().map(|t| (&t.net, &t.record))
     }
 
     /// Smallest |pre-activation| of the conditioner in a recorded pass.
-    pub fn min_abs_pre_activation(&self, tape: &MlpTape) -> f64 {
+    pub fn min_abs_pre_activation(&self, tape: &ConditionerTape) -> Result<f64> {
         self.net.min_abs_pre_activation(tape)
     }
 
@@ -214,7 +237,7 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
         let mut g_raw = Batch::zeros(active.len() * self.transform.outputs_per_coordinate(), n);
         let at = Site { direction, active, record: true };
         self.transform.backward(at, &t.record, g.log_det, &mut g_in, &mut g_raw);
-        let g_frozen = self.net.backward(&t.net, g_raw, g.params);
+        let g_frozen = self.net.backward(&t.net, g_raw, g.params)?;
         if !self.split.frozen.is_empty() {
             self.add_frozen(&mut g_in, &g_frozen, 1.0);
         }
@@ -245,7 +268,7 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
             return Err(Error::Other(format!("{} recorded no tape", T::NAME)));
         };
         if !self.split.frozen.is_empty() {
-            let g_frozen = self.net.backward(&net, g_raw, None);
+            let g_frozen = self.net.backward(&net, g_raw, None)?;
             self.add_frozen(&mut s, &g_frozen, -1.0);
         }
         if record {
@@ -270,12 +293,21 @@ impl<T: CouplingTransform> Bijection for Coupling<T> {
 
 /// The keys every coupling entry takes (`realnvp`, `spline`): which coordinates each coupling
 /// transforms, and the conditioner network.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CouplingKeys {
-    /// Hidden widths of the conditioner (default `[64, 64]`).
-    #[serde(default = "default_hidden")]
-    pub hidden: Vec<usize>,
+    /// `mlp` (default) or `conv`.
+    #[serde(default)]
+    pub conditioner: ConditionerKind,
+    /// Hidden widths of a dense conditioner (default `[64, 64]`).
+    #[serde(default)]
+    pub hidden: Option<Vec<usize>>,
+    /// Hidden channels of a convolutional conditioner (default `[16, 16, 16]`).
+    #[serde(default)]
+    pub channels: Option<Vec<usize>>,
+    /// Kernel size of a convolutional conditioner, odd (default 3).
+    #[serde(default)]
+    pub kernel: Option<usize>,
     /// Activation of the hidden layers.
     #[serde(default)]
     pub activation: Activation,
@@ -287,22 +319,53 @@ pub struct CouplingKeys {
     pub lattice: Option<usize>,
 }
 
-impl Default for CouplingKeys {
-    fn default() -> Self {
-        CouplingKeys {
-            hidden: default_hidden(),
-            activation: Activation::default(),
-            mask: MaskKind::default(),
-            lattice: None,
+impl CouplingKeys {
+    /// A dense conditioner with `hidden` widths and `activation`, halves masks.
+    pub fn dense(hidden: &[usize], activation: Activation) -> Self {
+        CouplingKeys { hidden: Some(hidden.to_vec()), activation, ..Default::default() }
+    }
+
+    /// The dense conditioner's hidden widths.
+    pub fn hidden(&self) -> &[usize] {
+        self.hidden.as_deref().unwrap_or(&DEFAULT_HIDDEN)
+    }
+
+    /// The convolutional conditioner's shape on `dim` coordinates, checked.
+    fn conv_shape(&self, dim: usize) -> Result<ConvShape<'_>> {
+        if self.hidden.is_some() {
+            return Err(Error::Config(
+                "'hidden' is a key of the dense conditioner; conditioner = \"conv\" takes 'channels' and 'kernel'"
+                    .into(),
+            ));
         }
+        let side = match (self.mask, self.lattice) {
+            (MaskKind::Checkerboard, Some(l)) if l.checked_mul(l) == Some(dim) => l,
+            _ => {
+                return Err(Error::Config(
+                    "conditioner = \"conv\" needs mask = \"checkerboard\" with 'lattice' = L (dimension L * L)".into(),
+                ));
+            }
+        };
+        let kernel = self.kernel.unwrap_or(3);
+        if kernel.is_multiple_of(2) || kernel > side {
+            return Err(Error::Config(format!("kernel must be odd and at most the lattice side {side}, got {kernel}")));
+        }
+        let channels = self.channels.as_deref().unwrap_or(&DEFAULT_CHANNELS);
+        if channels.contains(&0) || channels.len() > MAX_CONV_LAYERS {
+            return Err(Error::Config(format!(
+                "channels must be positive, at most {MAX_CONV_LAYERS} hidden layers, got {channels:?}"
+            )));
+        }
+        Ok(ConvShape { side, kernel, channels })
     }
 }
 
-fn default_hidden() -> Vec<usize> {
-    vec![64, 64]
-}
+const DEFAULT_HIDDEN: [usize; 2] = [64, 64];
+const DEFAULT_CHANNELS: [usize; 3] = [16, 16, 16];
+/// Hidden convolutions beyond this are a config mistake, not a network.
+const MAX_CONV_LAYERS: usize = 64;
 
-const COUPLING_KEYS: [&str; 4] = ["hidden", "activation", "mask", "lattice"];
+const COUPLING_KEYS: [&str; 7] = ["conditioner", "hidden", "channels", "kernel", "activation", "mask", "lattice"];
 
 /// Parses the config of a coupling entry `what`: the shared [`CouplingKeys`] and the layer's own
 /// keys `T`, each refusing keys it does not know.

@@ -1,5 +1,6 @@
 //! Pieces shared by bootflow's coupling and autoregressive layers: the dense conditioner
-//! network [`mlp::Mlp`] (batched GEMMs, hand-written backward pass), its [`Activation`]s, and
+//! network [`mlp::Mlp`] (batched GEMMs, hand-written backward pass), the convolutional one on a
+//! periodic lattice [`conv::Conv`] (im2col GEMMs), its [`Activation`]s, and
 //! the frozen/active [`mask`] splits of coupling layers. A network runs its products in f64 or,
 //! with [`Precision::Mixed`], in f32 (see [`precision`]).
 //!
@@ -8,6 +9,8 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod conditioner;
+pub mod conv;
 pub mod coupling;
 mod gemm;
 pub mod mask;

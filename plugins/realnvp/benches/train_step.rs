@@ -23,10 +23,11 @@ fn flow() -> Flow {
     let cfg = RealNvpConfig {
         couplings: COUPLINGS,
         coupling: CouplingKeys {
-            hidden: HIDDEN.to_vec(),
+            hidden: Some(HIDDEN.to_vec()),
             activation: Activation::Relu,
             mask: MaskKind::Halves,
             lattice: None,
+            ..Default::default()
         },
         scale_bound: 2.0,
         init_scale: 0.5,

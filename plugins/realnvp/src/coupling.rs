@@ -5,10 +5,9 @@
 
 use bootflow_core::{Batch, Error, Pass, Result, Rng};
 
-use crate::activation::Activation;
 use crate::mask::Split;
 pub use bootflow_nn::coupling::Coupling;
-use bootflow_nn::coupling::{CouplingTransform, Site};
+use bootflow_nn::coupling::{CouplingKeys, CouplingTransform, Site};
 
 /// The bounded affine map of the active coordinates.
 #[derive(Clone, Debug)]
@@ -34,15 +33,13 @@ impl AffineRecord {
     }
 }
 
-/// A coupling on `dim` coordinates split by `split`, conditioner hidden widths `hidden`, the
-/// log-scale bounded by `scale_bound`. Weights of the hidden layers are drawn from `rng`; the
-/// last layer's standard deviation is `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the
-/// identity).
+/// A coupling on `dim` coordinates split by `split`, conditioner as `keys` say, the log-scale
+/// bounded by `scale_bound`. Weights of the hidden layers are drawn from `rng`; the last layer's
+/// standard deviation is `init_scale / sqrt(fan_in)` (0 makes a fresh coupling the identity).
 pub fn affine_coupling(
     dim: usize,
     split: Split,
-    hidden: &[usize],
-    activation: Activation,
+    keys: &CouplingKeys,
     scale_bound: f64,
     init_scale: f64,
     rng: &mut Rng,
@@ -53,7 +50,7 @@ pub fn affine_coupling(
     if !(init_scale >= 0.0 && init_scale.is_finite()) {
         return Err(Error::Config(format!("init_scale must be >= 0 and finite, got {init_scale}")));
     }
-    Coupling::new(dim, split, hidden, activation, init_scale, Affine { scale_bound }, rng)
+    Coupling::new(dim, split, keys, init_scale, Affine { scale_bound }, rng)
 }
 
 impl CouplingTransform for Affine {
@@ -63,6 +60,10 @@ impl CouplingTransform for Affine {
     /// `raw_s` then `t`: rows `0..da` and `da..2 da` of each conditioner column.
     fn outputs_per_coordinate(&self) -> usize {
         2
+    }
+
+    fn raw_row(&self, active: usize, i: usize, c: usize) -> usize {
+        c * active + i
     }
 
     /// Forward: `y = z e^s + t`; inverse: `z = (y - t) e^-s`.
@@ -152,6 +153,7 @@ impl CouplingTransform for Affine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::activation::Activation;
     use crate::mask::{MaskKind, splits};
     use crate::precision::Precision;
     use bootflow_core::{Bijection, Cotangent, Direction, Tape, rng, testing};
@@ -176,7 +178,7 @@ mod tests {
     /// Smallest |pre-activation| and largest |tanh(raw_s)| of a recorded pass.
     fn tape_extremes(layer: &AffineCoupling, tape: &Tape) -> (f64, f64) {
         let (net, rec) = layer.recorded(tape).expect("coupling tape");
-        (layer.min_abs_pre_activation(net), rec.tanh().amax())
+        (layer.min_abs_pre_activation(net).unwrap(), rec.tanh().amax())
     }
 
     /// More columns than one 4-column panel of the packed products, so that the checks cover
@@ -207,7 +209,7 @@ mod tests {
         let mut r = rng::stream(seed, 0);
         let margin = if act == Activation::Relu { RELU_MARGIN } else { 0.0 };
         for split in splits(kind, dim, lattice, 2, seed).unwrap() {
-            let mut layer = affine_coupling(dim, split, &[10, 7], act, 2.0, 0.0, &mut r).unwrap();
+            let mut layer = affine_coupling(dim, split, &CouplingKeys::dense(&[10, 7], act), 2.0, 0.0, &mut r).unwrap();
             let z = draw_checkable(&mut layer, margin, &mut r);
             let rep = testing::check_bijection(&mut layer, &z, 1e-6, 1e-10)
                 .unwrap_or_else(|e| panic!("{kind:?} dim {dim} {act:?}: {e}"));
@@ -266,7 +268,8 @@ mod tests {
             (MaskKind::Checkerboard, 64, Some(8), Activation::Silu),
         ] {
             for split in splits(kind, dim, lattice, 2, 31).unwrap() {
-                let mut layer = affine_coupling(dim, split, &[64, 64], act, 2.0, 0.0, &mut r).unwrap();
+                let mut layer =
+                    affine_coupling(dim, split, &CouplingKeys::dense(&[64, 64], act), 2.0, 0.0, &mut r).unwrap();
                 let mut mixed = layer.clone().with_precision(Precision::Mixed);
                 testing::randomise_params(&mut layer, param_scale(dim), &mut r).unwrap();
                 mixed.set_params(&layer.params()).unwrap();
@@ -307,7 +310,8 @@ mod tests {
     fn fresh_coupling_is_the_identity_and_frozen_rows_pass_through() {
         let mut r = rng::stream(12, 0);
         let split = splits(MaskKind::Halves, 6, None, 1, 0).unwrap().remove(0);
-        let mut layer = affine_coupling(6, split, &[8], Activation::Relu, 2.0, 0.0, &mut r).unwrap();
+        let mut layer =
+            affine_coupling(6, split, &CouplingKeys::dense(&[8], Activation::Relu), 2.0, 0.0, &mut r).unwrap();
         let z = testing::random_batch(6, 4, &mut r);
         let p = layer.forward(&z, false).unwrap();
         assert_eq!(p.out, z);
@@ -322,7 +326,8 @@ mod tests {
     fn log_scale_stays_bounded_for_huge_parameters() {
         let mut r = rng::stream(13, 0);
         let split = splits(MaskKind::Halves, 4, None, 1, 0).unwrap().remove(0);
-        let mut layer = affine_coupling(4, split, &[8], Activation::Tanh, 1.5, 0.0, &mut r).unwrap();
+        let mut layer =
+            affine_coupling(4, split, &CouplingKeys::dense(&[8], Activation::Tanh), 1.5, 0.0, &mut r).unwrap();
         testing::randomise_params(&mut layer, 1e3, &mut r).unwrap();
         let z = testing::random_batch(4, 20, &mut r);
         let p = layer.forward(&z, false).unwrap();
@@ -335,7 +340,7 @@ mod tests {
     fn rejects_foreign_and_mismatched_tapes() {
         let mut r = rng::stream(14, 0);
         let split = splits(MaskKind::Halves, 4, None, 1, 0).unwrap().remove(0);
-        let layer = affine_coupling(4, split, &[8], Activation::Tanh, 2.0, 0.0, &mut r).unwrap();
+        let layer = affine_coupling(4, split, &CouplingKeys::dense(&[8], Activation::Tanh), 2.0, 0.0, &mut r).unwrap();
         let z = testing::random_batch(4, 3, &mut r);
         let t = layer.forward(&z, true).unwrap().tape.unwrap();
         assert!(layer.vjp(Direction::Inverse, &t, Cotangent::new(&z, &[0.0; 3], None)).is_err());

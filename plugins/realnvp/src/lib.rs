@@ -17,6 +17,9 @@
 //! scale_bound = 2.0        # |s| <= scale_bound per coordinate (default 2)
 //! init_scale = 0.0         # last-layer weight std times sqrt(fan_in); 0 = identity start
 //! precision = "f64"        # f64 | mixed: f32 products in the conditioners (default f64)
+//! conditioner = "mlp"      # mlp (default) | conv: on a checkerboard lattice, periodic k x k
+//!                          # convolutions 1 -> channels -> 2 (im2col products); then instead
+//!                          # of `hidden`: channels = [16, 16, 16] and kernel = 3 (the defaults)
 //! ```
 //!
 //! From Rust (the same config as JSON):
@@ -104,15 +107,7 @@ pub fn build(dim: usize, cfg: &RealNvpConfig, seed: u64) -> Result<Vec<AffineCou
         .enumerate()
         .map(|(k, split)| {
             let mut r = rng::stream(seed, k as u64);
-            let layer = coupling::affine_coupling(
-                dim,
-                split,
-                &cfg.coupling.hidden,
-                cfg.coupling.activation,
-                cfg.scale_bound,
-                cfg.init_scale,
-                &mut r,
-            )?;
+            let layer = coupling::affine_coupling(dim, split, &cfg.coupling, cfg.scale_bound, cfg.init_scale, &mut r)?;
             Ok(layer.with_precision(cfg.precision))
         })
         .collect()
