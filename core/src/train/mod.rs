@@ -43,6 +43,8 @@ mod kl_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
+mod toy_tests;
+#[cfg(test)]
 mod trainer_tests;
 
 use std::sync::Arc;
