@@ -74,6 +74,10 @@ fn table(target: &str, step: u64, e: &FlowEval) -> String {
     if let Some(a) = e.mis_accept {
         rows.push(("MIS acceptance (expected)".into(), format!("{a:.3}")));
     }
+    if let (Some(f), Some(sd)) = (e.f_q, e.signal_sd) {
+        rows.push(("F_q = E_q[log q - log p~]".into(), format!("{f:.4}")));
+        rows.push(("sd of log q - log p~".into(), format!("{sd:.4}")));
+    }
     if let Some(z) = e.log_z_exact {
         rows.push(("log Z exact".into(), format!("{z:.4}")));
     }

@@ -120,6 +120,13 @@ pub struct FlowEval {
     /// it was reported.
     #[serde(default)]
     pub mis_accept: Option<f64>,
+    /// `F_q = E_q[log q - log p~]` from the same samples (>= -log Z, equal when q = p; the
+    /// lattice literature's free-energy bound); `None` in evaluations saved before it was reported.
+    #[serde(default)]
+    pub f_q: Option<f64>,
+    /// Standard deviation of the signal `s = log q - log p~` over the same samples (0 when q = p).
+    #[serde(default)]
+    pub signal_sd: Option<f64>,
     /// The target's exact log Z, where known.
     pub log_z_exact: Option<f64>,
     /// Kish ESS fraction of the AIS weights (flow + AIS towards p); `None` without AIS.
@@ -287,12 +294,15 @@ pub fn evaluate_flow(
         bias.push(ObservableBias { name, exact, relative: exact != 0.0, flow: flow_b, ais: ais_b });
     }
 
+    let (f_q, signal_sd) = signal_stats(&plain.log_w);
     Ok(FlowEval {
         samples: cfg.samples,
         ess: z.ess,
         log_z: z.log_z,
         log_z_se: z.se,
         mis_accept: Some(mis_acceptance(&plain.log_w)?),
+        f_q: Some(f_q),
+        signal_sd: Some(signal_sd),
         log_z_exact: target.log_z(),
         ess_ais: z_ais.map(|z| z.ess),
         log_z_ais: z_ais.map(|z| z.log_z),
@@ -305,6 +315,14 @@ pub fn evaluate_flow(
         bias,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Mean and standard deviation of the signal `s = log q - log p~ = -log w`.
+fn signal_stats(log_w: &[f64]) -> (f64, f64) {
+    let n = log_w.len() as f64;
+    let mean = -log_w.iter().sum::<f64>() / n;
+    let var = log_w.iter().map(|w| (-w - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
 }
 
 #[cfg(test)]

@@ -38,6 +38,8 @@ fn a_flow_equal_to_the_target_is_perfect() {
     // Along the path q^(1-b) p^b = p, so AIS moves exact samples and keeps equal weights.
     assert!((e.ess_ais.unwrap() - 1.0).abs() < 1e-9 && e.log_z_ais.unwrap().abs() < 1e-9, "{e:?}");
     assert_eq!(e.ais_accept.as_ref().unwrap().len(), 2);
+    // A constant signal log q - log p~ = -log Z = 0.
+    assert!(e.f_q.unwrap().abs() < 1e-9 && e.signal_sd.unwrap() < 1e-9, "{e:?}");
     // Mean log q on exact samples is minus the entropy of the Gaussian: -(1/2) sum ln(2 pi e s^2);
     // its sample std per point is sqrt(dim / 2), so 5 standard errors of 5000 draws.
     let neg_entropy: f64 =
@@ -51,6 +53,27 @@ fn a_flow_equal_to_the_target_is_perfect() {
     assert!(e.test_mean_log_q.is_none() && e.bias.is_empty());
     let text = serde_json::to_string(&e).unwrap();
     assert!(text.contains("\"test_mean_log_q\":null"), "{text}");
+}
+
+#[test]
+fn f_q_is_the_kl_divergence_minus_log_z() {
+    // q = N(0, s^2), p~ = N(0, 1) unnormalised (log Z = log sqrt(2 pi) per coordinate): per
+    // coordinate s = log q - log p~ = -log s - z^2/2 + s^2 z^2/2 - log sqrt(2 pi) with z ~ N(0, 1),
+    // mean -log s + (s^2 - 1)/2 - log sqrt(2 pi), variance (s^2 - 1)^2 / 2.
+    let reg = Registry::with_builtins();
+    let target = reg.target("gaussian", &json!({ "mean": [0.0, 0.0], "std": [1.0, 1.0] })).unwrap();
+    let sd = 1.3f64;
+    let flow = gaussian_flow(&[0.0, 0.0], &[sd, sd]);
+    let n = 20000;
+    let cfg = EvalConfig { samples: n, chunk: 4000, ..Default::default() };
+    let e = evaluate_flow(&flow, target.as_ref(), &cfg, &reg, &mut rng::stream(4, 0)).unwrap();
+    let log_z = target.log_z().unwrap();
+    let want = 2.0 * (-sd.ln() + (sd * sd - 1.0) / 2.0) - log_z;
+    let want_sd = (2.0 * (sd * sd - 1.0).powi(2) / 2.0).sqrt();
+    // MCSE of the mean is want_sd / sqrt(n); of the sd about want_sd / sqrt(n) (chi^2 signal: kurtosis 15).
+    let mcse = want_sd / (n as f64).sqrt();
+    assert!((e.f_q.unwrap() - want).abs() < 4.0 * mcse, "{e:?} vs {want}");
+    assert!((e.signal_sd.unwrap() - want_sd).abs() < 4.0 * 2.0 * mcse, "{e:?} vs {want_sd}");
 }
 
 /// `E_q[w^k]` per coordinate for `q = N(0, s^2)`, `p = N(0, 1)`: `s^(k-1) / sqrt(k + (1 - k)/s^2)`.

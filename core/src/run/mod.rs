@@ -137,7 +137,7 @@ pub fn run(
         "flow".into(),
         json!({"ess": eval.ess, "ess_ais": eval.ess_ais, "forward_ess": eval.forward_ess, "log_z": eval.log_z,
             "log_z_se": eval.log_z_se, "test_mean_log_q": eval.test_mean_log_q,
-            "mis_accept": eval.mis_accept}),
+            "mis_accept": eval.mis_accept, "f_q": eval.f_q, "signal_sd": eval.signal_sd}),
     );
     let mut warnings = warnings::for_training(trained.steps, trained.skipped_steps);
     warnings.extend(warnings::for_flow(&eval));

@@ -19,6 +19,9 @@ use crate::gemm::{gemm, plain, transposed};
 use crate::precision::Precision;
 use crate::real::Real;
 
+/// Columns (site, sample) per block of a convolution's products.
+const BLOCK_COLUMNS: usize = 2048;
+
 /// A stack of periodic convolutions on an `L x L` lattice with a fixed input and output site set.
 #[derive(Clone, Debug)]
 pub struct Conv {
@@ -204,34 +207,32 @@ impl Conv {
     /// The unfolded map: column `(s, j)` holds, for every offset `o`, the `c_in` channels of the
     /// neighbour `o` of site `s` in sample `j`.
     fn im2col<T: Real>(&self, h: &[T], c_in: usize) -> Vec<T> {
+        let mut cols = Vec::new();
+        self.im2col_into(h, c_in, false, &mut cols);
+        cols
+    }
+
+    /// [`im2col`](Self::im2col) into `cols`, reusing its allocation; `reflected` reads offset
+    /// `-o` in place of `o` (the kernel's offsets are symmetric: `-o` is offset `k^2 - 1 - o`).
+    fn im2col_into<T: Real>(&self, h: &[T], c_in: usize, reflected: bool, cols: &mut Vec<T>) {
         let (v, taps) = (self.sites(), self.kernel * self.kernel);
-        let n = h.len() / (c_in * v);
-        let mut cols = Vec::with_capacity(taps * c_in * v * n);
+        cols.clear();
+        cols.reserve(taps * h.len());
         for sample in h.chunks_exact(c_in * v) {
             for s in 0..v {
                 for o in 0..taps {
+                    let o = if reflected { taps - 1 - o } else { o };
                     let t = self.neighbours[o * v + s];
                     cols.extend_from_slice(&sample[t * c_in..(t + 1) * c_in]);
                 }
             }
         }
-        cols
     }
 
-    /// Adjoint of [`im2col`](Self::im2col): adds every unfolded entry back onto its site.
-    fn col2im<T: Real>(&self, cols: &[T], c_in: usize) -> Vec<T> {
-        let (v, taps) = (self.sites(), self.kernel * self.kernel);
-        let mut h = vec![T::ZERO; cols.len() / taps];
-        for (sample, g) in h.chunks_exact_mut(c_in * v).zip(cols.chunks_exact(taps * c_in * v)) {
-            for s in 0..v {
-                for o in 0..taps {
-                    let t = self.neighbours[o * v + s];
-                    let src = &g[(s * taps + o) * c_in..(s * taps + o + 1) * c_in];
-                    sample[t * c_in..(t + 1) * c_in].iter_mut().zip(src).for_each(|(d, x)| *d += *x);
-                }
-            }
-        }
-        h
+    /// Samples per block of the products: about [`BLOCK_COLUMNS`] columns, so that a block's
+    /// unfolded input stays in cache between its unfolding and its product.
+    fn block_samples(&self) -> usize {
+        (BLOCK_COLUMNS / self.sites()).max(1)
     }
 
     fn forward_in<T: Real>(
@@ -249,11 +250,16 @@ impl Conv {
         for l in 0..self.layers() {
             let (wr, br) = self.ranges(l);
             let (c_in, c_out) = (self.channels[l], self.channels[l + 1]);
-            let cols = self.im2col(&h, c_in);
             let bias = &params[br];
             let mut a = Vec::with_capacity(c_out * v * n);
             (0..v * n).for_each(|_| a.extend_from_slice(bias));
-            gemm(c_out, taps * c_in, v * n, &params[wr], plain(c_out), &cols, plain(taps * c_in), T::ONE, &mut a);
+            let k = taps * c_in;
+            let mut cols = Vec::new();
+            let block = self.block_samples();
+            for (hb, ab) in h.chunks(block * c_in * v).zip(a.chunks_mut(block * c_out * v)) {
+                self.im2col_into(hb, c_in, false, &mut cols);
+                gemm(c_out, k, ab.len() / c_out, &params[wr.clone()], plain(c_out), &cols, plain(k), T::ONE, ab);
+            }
             let act = self.activation;
             let next = if l + 1 == self.layers() {
                 a
@@ -298,18 +304,40 @@ impl Conv {
             let (c_in, c_out) = (self.channels[l], self.channels[l + 1]);
             let k = taps * c_in;
             let input = &tape.inputs[l];
+            let mut g_in = vec![T::ZERO; c_in * v * n];
+            // The input cotangent is the correlation of G with the reflected kernel,
+            // g_in(c, t) = sum_{o, c'} W(c', o C_in + c) G(c', t - offset(o)): one more product,
+            // over G unfolded at the reflected offsets, with W's blocks transposed (Wr below).
+            let kr = taps * c_out;
+            let w = &params[wr.clone()];
+            let mut w_reflected = vec![T::ZERO; c_in * kr];
+            for o in 0..taps {
+                for ci in 0..c_in {
+                    for co in 0..c_out {
+                        w_reflected[ci + c_in * (o * c_out + co)] = w[co + c_out * (o * c_in + ci)];
+                    }
+                }
+            }
+            let (mut cols, mut g_cols) = (Vec::new(), Vec::new());
+            let block = self.block_samples();
+            let blocks =
+                g.chunks(block * c_out * v).zip(input.chunks(block * c_in * v)).zip(g_in.chunks_mut(block * c_in * v));
+            for ((gb, hb), gib) in blocks {
+                let cols_n = gb.len() / c_out;
+                if let Some(gp) = g_params.as_deref_mut() {
+                    // dW += G cols^T.
+                    self.im2col_into(hb, c_in, false, &mut cols);
+                    gemm(c_out, cols_n, k, gb, plain(c_out), &cols, transposed(k), T::ONE, &mut gp[wr.clone()]);
+                }
+                self.im2col_into(gb, c_out, true, &mut g_cols);
+                gemm(c_in, kr, cols_n, &w_reflected, plain(c_in), &g_cols, plain(kr), T::ZERO, gib);
+            }
             if let Some(gp) = g_params.as_deref_mut() {
-                // dW += G cols^T, db += row sums of G.
-                let cols = self.im2col(input, c_in);
-                gemm(c_out, v * n, k, &g, plain(c_out), &cols, transposed(k), T::ONE, &mut gp[wr.clone()]);
                 let db = &mut gp[br];
                 for col in g.chunks_exact(c_out) {
                     db.iter_mut().zip(col).for_each(|(d, x)| *d += *x);
                 }
             }
-            let mut g_cols = vec![T::ZERO; k * v * n];
-            gemm(k, c_out, v * n, &params[wr], transposed(c_out), &g, plain(c_out), T::ZERO, &mut g_cols);
-            let mut g_in = self.col2im(&g_cols, c_in);
             if l > 0 {
                 let act = self.activation;
                 let a = if act.needs_pre() { &tape.pre[l - 1] } else { input };

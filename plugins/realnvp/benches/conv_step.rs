@@ -3,7 +3,7 @@
 //! (1 -> 16 -> 16 -> 16 -> 2 channels, 3 x 3 kernels, periodic padding, leaky ReLU), batch 1024
 //! in the training's default shards of 256, on one thread, next to a plain GEMM of the shape of
 //! one hidden convolution's product (16 x 144 times 144 x 65536, a shard's im2col columns), also
-//! on one thread. GFLOP/s count only the convolutions' matrix products (2 m n k each: forward,
+//! on one thread, in the precision of the step's products (f64, or f32 for `mixed`). GFLOP/s count only the convolutions' matrix products (2 m n k each: forward,
 //! and the backward products for the input and the weights); the step's time also holds the
 //! unfolding, the activations, the affine map and its log-determinant.
 //!
@@ -13,7 +13,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use nalgebra::DMatrix;
 
 use bootflow_core::{Batch, Flow, Rng, rng};
@@ -28,6 +28,8 @@ const CHANNELS: [usize; 3] = [16, 16, 16];
 const KERNEL: usize = 3;
 const BATCH: usize = 1024;
 const SHARD: usize = 256;
+/// Interleaved rounds of one step and plain GEMMs: a step takes tens of seconds on one core.
+const ROUNDS: usize = 3;
 const GEMM: (usize, usize, usize) = (16, 16 * KERNEL * KERNEL, SHARD * DIM);
 
 fn flow(precision: Precision) -> Flow {
@@ -76,8 +78,34 @@ fn train_step(flow: &Flow, r: &mut Rng) -> (f64, Vec<f64>) {
     (loss, grad)
 }
 
-fn plain_gemm(c: &mut DMatrix<f64>, a: &DMatrix<f64>, b: &DMatrix<f64>) {
-    c.gemm(1.0, a, b, 0.0);
+/// Plain products of the GEMM shape in the precision of the step's products.
+struct Plain {
+    f64: (DMatrix<f64>, DMatrix<f64>, DMatrix<f64>),
+    f32: (DMatrix<f32>, DMatrix<f32>, DMatrix<f32>),
+}
+
+impl Plain {
+    fn new() -> Self {
+        let a = DMatrix::from_fn(GEMM.0, GEMM.1, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
+        let b = DMatrix::from_fn(GEMM.1, GEMM.2, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
+        let (a32, b32) = (a.map(|v| v as f32), b.map(|v| v as f32));
+        Plain { f64: (a, b, DMatrix::zeros(GEMM.0, GEMM.2)), f32: (a32, b32, DMatrix::zeros(GEMM.0, GEMM.2)) }
+    }
+
+    fn run(&mut self, precision: Precision) {
+        match precision {
+            Precision::F64 => {
+                let (a, b, c) = &mut self.f64;
+                c.gemm(1.0, a, b, 0.0);
+                black_box(c);
+            }
+            Precision::Mixed => {
+                let (a, b, c) = &mut self.f32;
+                c.gemm(1.0, a, b, 0.0);
+                black_box(c);
+            }
+        }
+    }
 }
 
 fn seconds(f: impl FnOnce()) -> f64 {
@@ -91,39 +119,29 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn bench(c: &mut Criterion) {
+fn bench(_: &mut Criterion) {
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
-    let a = DMatrix::from_fn(GEMM.0, GEMM.1, |i, j| ((i * 7 + j * 3) % 11) as f64 - 5.0);
-    let b = DMatrix::from_fn(GEMM.1, GEMM.2, |i, j| ((i * 5 + j * 2) % 13) as f64 - 6.0);
-    let mut out = DMatrix::zeros(GEMM.0, GEMM.2);
+    let mut plain = Plain::new();
     for precision in [Precision::F64, Precision::Mixed] {
         let flow = flow(precision);
         let mut r = rng::stream(2, 0);
         let name = precision.name();
-        let mut g = c.benchmark_group("conv_coupling");
-        g.sample_size(10);
-        g.throughput(Throughput::Elements(step_flops() as u64));
-        g.bench_function(format!("g3_step_l16_16x16x16x16_b1024_{name}"), |bch| {
-            bch.iter(|| one.install(|| black_box(train_step(&flow, &mut r))))
-        });
-        g.finish();
-
         // Interleaved rounds: one step, then plain GEMMs for about as long, so that both rates
         // of a round see the same machine load.
         let step = |r: &mut Rng| one.install(|| drop(black_box(train_step(&flow, r))));
-        let reps = (seconds(|| step(&mut r)) / seconds(|| plain_gemm(&mut out, &a, &b))).ceil().max(1.0) as usize;
+        let reps = (seconds(|| step(&mut r)) / seconds(|| plain.run(precision))).ceil().max(1.0) as usize;
         let (mut steps, mut gemms, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..5 {
+        for _ in 0..ROUNDS {
             let t_step = seconds(|| step(&mut r));
-            let t_gemm = seconds(|| (0..reps).for_each(|_| plain_gemm(black_box(&mut out), &a, &b))) / reps as f64;
+            let t_gemm = seconds(|| (0..reps).for_each(|_| plain.run(precision))) / reps as f64;
             let (rate_step, rate_gemm) = (step_flops() / t_step / 1e9, gemm_flops() / t_gemm / 1e9);
             steps.push(rate_step);
             gemms.push(rate_gemm);
             ratios.push(rate_step / rate_gemm);
         }
         println!(
-            "{name}, single thread, medians of 5 interleaved rounds: g3 step {:.2} GFLOP/s ({:.1} GFLOP, {:.2} s per \
-             step), plain f64 gemm {}x{}x{} {:.2} GFLOP/s, step/gemm {:.0} % (rounds: {:.0}..{:.0} %)",
+            "{name}, single thread, medians of {ROUNDS} interleaved rounds: g3 step {:.2} GFLOP/s ({:.1} GFLOP, {:.2} s per \
+             step), plain {name} gemm {}x{}x{} {:.2} GFLOP/s, step/gemm {:.0} % (rounds: {:.0}..{:.0} %)",
             median(steps.clone()),
             step_flops() / 1e9,
             step_flops() / 1e9 / median(steps),
