@@ -16,7 +16,7 @@ use bootflow_core::{Batch, Rng, rng};
 
 use crate::activation::Activation;
 use crate::gemm::{gemm, plain, transposed};
-use crate::precision::Precision;
+use crate::precision::{Precision, Weights};
 use crate::real::Real;
 
 /// Columns (site, sample) per block of a convolution's products.
@@ -30,11 +30,9 @@ pub struct Conv {
     /// Channels of every map: `1`, the hidden channels, the output channels.
     channels: Vec<usize>,
     activation: Activation,
-    params: Vec<f64>,
-    /// Start of `W_l` in `params`; `b_l` follows it.
+    weights: Weights,
+    /// Start of `W_l` in the parameters; `b_l` follows it.
     offsets: Vec<usize>,
-    precision: Precision,
-    params32: Vec<f32>,
     /// `neighbours[o * V + s]`: the site at kernel offset `o` from site `s`.
     neighbours: Vec<usize>,
     /// The lattice sites of the input rows, in row order.
@@ -113,10 +111,8 @@ impl Conv {
             kernel,
             channels: all,
             activation,
-            params,
+            weights: Weights::new(params),
             offsets,
-            precision: Precision::F64,
-            params32: Vec::new(),
             neighbours,
             in_sites: in_sites.to_vec(),
             out_index,
@@ -125,32 +121,23 @@ impl Conv {
 
     /// The same network running its passes in `precision`.
     pub fn with_precision(mut self, precision: Precision) -> Self {
-        self.precision = precision;
-        self.refresh_f32();
+        self.weights = self.weights.with_precision(precision);
         self
     }
 
     /// Number of parameters.
     pub fn n_params(&self) -> usize {
-        self.params.len()
+        self.weights.f64.len()
     }
 
     /// The parameters, layer by layer: weight matrix column-major, then bias.
     pub fn params(&self) -> &[f64] {
-        &self.params
+        &self.weights.f64
     }
 
     /// Replaces the parameters; the caller checks the length.
     pub fn set_params(&mut self, p: &[f64]) {
-        self.params.copy_from_slice(p);
-        self.refresh_f32();
-    }
-
-    fn refresh_f32(&mut self) {
-        self.params32.clear();
-        if self.precision == Precision::Mixed {
-            self.params32.extend(self.params.iter().map(|v| *v as f32));
-        }
+        self.weights.set(p);
     }
 
     fn layers(&self) -> usize {
@@ -176,13 +163,13 @@ impl Conv {
     /// Output (one row per output row given at construction) for the input batch, and the tape
     /// when `record`.
     pub fn forward(&self, x: Batch, record: bool) -> (Batch, Option<ConvTape>) {
-        match self.precision {
+        match self.weights.precision {
             Precision::F64 => {
-                let (out, rec) = self.forward_in(&self.params, &x, record);
+                let (out, rec) = self.forward_in(&self.weights.f64, &x, record);
                 (out, rec.map(|r| ConvTape(TapeData::F64(r))))
             }
             Precision::Mixed => {
-                let (out, rec) = self.forward_in(&self.params32, &x.map(|v| v as f32), record);
+                let (out, rec) = self.forward_in(&self.weights.f32, &x.map(|v| v as f32), record);
                 (out.map(f64::from), rec.map(|r| ConvTape(TapeData::F32(r))))
             }
         }
@@ -192,10 +179,10 @@ impl Conv {
     /// (summed over the batch) into `g_params` when given.
     pub fn backward(&self, tape: &ConvTape, g_out: Batch, g_params: Option<&mut [f64]>) -> Batch {
         match &tape.0 {
-            TapeData::F64(rec) => self.backward_in(&self.params, rec, &g_out, g_params),
+            TapeData::F64(rec) => self.backward_in(&self.weights.f64, rec, &g_out, g_params),
             TapeData::F32(rec) => {
                 let mut g32 = g_params.as_ref().map(|_| vec![0.0f32; self.n_params()]);
-                let g_in = self.backward_in(&self.params32, rec, &g_out.map(|v| v as f32), g32.as_deref_mut());
+                let g_in = self.backward_in(&self.weights.f32, rec, &g_out.map(|v| v as f32), g32.as_deref_mut());
                 if let (Some(gp), Some(g32)) = (g_params, g32) {
                     gp.iter_mut().zip(&g32).for_each(|(g, v)| *g += f64::from(*v));
                 }
@@ -370,8 +357,18 @@ impl Conv {
             let cols = self.im2col(input, c_in);
             let cols_n = cols.len() / (taps * c_in);
             let mut a = Vec::with_capacity(c_out * cols_n);
-            (0..cols_n).for_each(|_| a.extend_from_slice(&self.params[br.clone()]));
-            gemm(c_out, taps * c_in, cols_n, &self.params[wr], plain(c_out), &cols, plain(taps * c_in), 1.0, &mut a);
+            (0..cols_n).for_each(|_| a.extend_from_slice(&self.weights.f64[br.clone()]));
+            gemm(
+                c_out,
+                taps * c_in,
+                cols_n,
+                &self.weights.f64[wr],
+                plain(c_out),
+                &cols,
+                plain(taps * c_in),
+                1.0,
+                &mut a,
+            );
             m = a.iter().fold(m, |m, v| m.min(v.abs()));
         }
         m
@@ -410,7 +407,7 @@ mod tests {
         let mut c_in = 1;
         for layer in 0..conv.layers() {
             let (wr, br) = conv.ranges(layer);
-            let (w, b) = (&conv.params[wr], &conv.params[br]);
+            let (w, b) = (&conv.params()[wr], &conv.params()[br]);
             let c_out = conv.channels[layer + 1];
             let mut out = vec![0.0; c_out * l * l];
             for s in 0..l * l {

@@ -16,7 +16,7 @@ use bootflow_core::{Batch, Rng, rng};
 
 use crate::activation::Activation;
 use crate::gemm::{gemm, plain, transposed};
-use crate::precision::Precision;
+use crate::precision::{Precision, Weights};
 use crate::real::Real;
 
 /// Dense network `widths[0] -> widths[1] -> ... -> widths[last]`.
@@ -24,12 +24,9 @@ use crate::real::Real;
 pub struct Mlp {
     widths: Vec<usize>,
     activation: Activation,
-    params: Vec<f64>,
-    /// Start of `W_l` in `params`; `b_l` follows it.
+    weights: Weights,
+    /// Start of `W_l` in the parameters; `b_l` follows it.
     offsets: Vec<usize>,
-    precision: Precision,
-    /// `params` rounded to f32 under [`Precision::Mixed`]; empty otherwise.
-    params32: Vec<f32>,
 }
 
 /// Activations of a recorded pass in its scalar type: the input of every layer and, only for
@@ -73,45 +70,33 @@ impl Mlp {
                 w.iter_mut().for_each(|v| *v *= std);
             }
         }
-        let precision = Precision::F64;
-        Self { widths: widths.to_vec(), activation, params, offsets, precision, params32: Vec::new() }
+        Self { widths: widths.to_vec(), activation, weights: Weights::new(params), offsets }
     }
 
     /// The same network running its passes in `precision`.
     pub fn with_precision(mut self, precision: Precision) -> Self {
-        self.precision = precision;
-        self.refresh_f32();
+        self.weights = self.weights.with_precision(precision);
         self
     }
 
     /// The precision the passes run in.
     pub fn precision(&self) -> Precision {
-        self.precision
+        self.weights.precision
     }
 
     /// Number of parameters (weights and biases of every layer).
     pub fn n_params(&self) -> usize {
-        self.params.len()
+        self.weights.f64.len()
     }
 
     /// The parameters, layer by layer: weight matrix column-major, then bias.
     pub fn params(&self) -> &[f64] {
-        &self.params
+        &self.weights.f64
     }
 
     /// Replaces the parameters; the caller checks the length.
     pub fn set_params(&mut self, p: &[f64]) {
-        self.params.copy_from_slice(p);
-        self.refresh_f32();
-    }
-
-    /// Rounds the parameters into the f32 copy of a mixed-precision network, once per update
-    /// rather than once per pass.
-    fn refresh_f32(&mut self) {
-        self.params32.clear();
-        if self.precision == Precision::Mixed {
-            self.params32.extend(self.params.iter().map(|v| *v as f32));
-        }
+        self.weights.set(p);
     }
 
     fn layers(&self) -> usize {
@@ -126,13 +111,13 @@ impl Mlp {
 
     /// Output (`widths[last] x n`) for the input batch, and the tape when `record`.
     pub fn forward(&self, x: Batch, record: bool) -> (Batch, Option<MlpTape>) {
-        match self.precision {
+        match self.weights.precision {
             Precision::F64 => {
-                let (out, rec) = self.forward_in(&self.params, x, record);
+                let (out, rec) = self.forward_in(&self.weights.f64, x, record);
                 (out, rec.map(|r| MlpTape(TapeData::F64(r))))
             }
             Precision::Mixed => {
-                let (out, rec) = self.forward_in(&self.params32, x.map(|v| v as f32), record);
+                let (out, rec) = self.forward_in(&self.weights.f32, x.map(|v| v as f32), record);
                 (out.map(f64::from), rec.map(|r| MlpTape(TapeData::F32(r))))
             }
         }
@@ -142,10 +127,10 @@ impl Mlp {
     /// (summed over the batch) into `g_params` when given.
     pub fn backward(&self, tape: &MlpTape, g_out: Batch, g_params: Option<&mut [f64]>) -> Batch {
         match &tape.0 {
-            TapeData::F64(rec) => self.backward_in(&self.params, rec, g_out, g_params),
+            TapeData::F64(rec) => self.backward_in(&self.weights.f64, rec, g_out, g_params),
             TapeData::F32(rec) => {
                 let mut g32 = g_params.as_ref().map(|_| vec![0.0f32; self.n_params()]);
-                let g_in = self.backward_in(&self.params32, rec, g_out.map(|v| v as f32), g32.as_deref_mut());
+                let g_in = self.backward_in(&self.weights.f32, rec, g_out.map(|v| v as f32), g32.as_deref_mut());
                 if let (Some(gp), Some(g32)) = (g_params, g32) {
                     gp.iter_mut().zip(&g32).for_each(|(g, v)| *g += f64::from(*v));
                 }
@@ -258,10 +243,10 @@ impl Mlp {
         let mut m = f64::INFINITY;
         for (l, input) in inputs.iter().enumerate().take(self.layers() - 1) {
             let (wr, br) = self.ranges(l);
-            let w = DMatrixView::from_slice(&self.params[wr], self.widths[l + 1], self.widths[l]);
+            let w = DMatrixView::from_slice(&self.weights.f64[wr], self.widths[l + 1], self.widths[l]);
             let a = w * input;
             for col in a.as_slice().chunks_exact(self.widths[l + 1]) {
-                m = col.iter().zip(&self.params[br.clone()]).fold(m, |m, (v, b)| m.min((v + b).abs()));
+                m = col.iter().zip(&self.weights.f64[br.clone()]).fold(m, |m, (v, b)| m.min((v + b).abs()));
             }
         }
         m

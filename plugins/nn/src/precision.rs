@@ -24,6 +24,43 @@ impl Precision {
     }
 }
 
+/// A network's parameters: the f64 vector the optimiser owns and, under [`Precision::Mixed`],
+/// its f32 copy, rounded whenever the parameters are set (once per update, not once per pass).
+#[derive(Clone, Debug)]
+pub(crate) struct Weights {
+    pub(crate) f64: Vec<f64>,
+    /// Empty unless the precision is mixed.
+    pub(crate) f32: Vec<f32>,
+    pub(crate) precision: Precision,
+}
+
+impl Weights {
+    /// `params` in f64 passes.
+    pub(crate) fn new(params: Vec<f64>) -> Self {
+        Weights { f64: params, f32: Vec::new(), precision: Precision::F64 }
+    }
+
+    /// The same weights for passes in `precision`.
+    pub(crate) fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self.refresh_f32();
+        self
+    }
+
+    /// Replaces the parameters; the caller checks the length.
+    pub(crate) fn set(&mut self, p: &[f64]) {
+        self.f64.copy_from_slice(p);
+        self.refresh_f32();
+    }
+
+    fn refresh_f32(&mut self) {
+        self.f32.clear();
+        if self.precision == Precision::Mixed {
+            self.f32.extend(self.f64.iter().map(|v| *v as f32));
+        }
+    }
+}
+
 /// Accepts `"f64"` or `"mixed"`; every error names the key.
 impl<'de> Deserialize<'de> for Precision {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
