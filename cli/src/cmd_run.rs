@@ -71,8 +71,11 @@ pub fn run(args: &RunArgs, registry: &Registry) -> Result<()> {
 
 /// Runs `bootflow plot RUN_DIR`: redraws the figures and the report from the run's files.
 pub fn plot(dir: &Path, registry: &Registry) -> Result<()> {
-    let report = crate::run_plots::draw_run(dir, registry)?;
-    for f in &report.figures {
+    let figures = match crate::run_plots::draw(dir, registry)? {
+        crate::run_plots::Drawing::Run(report) => report.figures,
+        crate::run_plots::Drawing::Training(figures) => figures,
+    };
+    for f in &figures {
         println!("{}", f.display());
     }
     Ok(())

@@ -154,11 +154,13 @@ enum Command {
     ///
     /// Example: `bootflow reproduce gmm5 funnel --out runs/reproduce` or `bootflow reproduce --list --budget-minutes 10`
     Reproduce(cmd_reproduce::ReproduceArgs),
-    /// Redraw the figures and report.md of a run directory from its files.
+    /// Redraw the figures and report.md of a run directory from its files; for a `bootflow
+    /// train` directory (finished or still training), its training curves and, where
+    /// `train.gradvar_every` measured them, the gradient variances (gradvar.png).
     ///
     /// Example: `bootflow plot runs/gmm5`
     Plot {
-        /// A directory written by `bootflow run`.
+        /// A directory written by `bootflow run` or `bootflow train`.
         run_dir: PathBuf,
     },
 }

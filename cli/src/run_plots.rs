@@ -21,7 +21,7 @@ use bootflow_core::{ChainCsv, read_chain_csv};
 
 use crate::plot::{
     ChainQuantity, DensityFigure, LogDensityGrid, Output, PairPanel, Report, ReportRow, chain_figure, density_figure,
-    histogram_figure, pairs_figure, training_figure, write_report,
+    gradvar_figure, histogram_figure, pairs_figure, read_gradvar_csv, training_figure, write_report,
 };
 
 /// Flow samples drawn for the sample figures.
@@ -183,6 +183,56 @@ fn report_of(summary: &Summary, figures: Vec<PathBuf>, title: String) -> Report 
     Report { title, rows, facts, figures, warnings: crate::progress::recorded_warnings(summary) }
 }
 
+/// The training curves, and the gradient-variance figure where the run measured it.
+fn training_figures(dir: &Path) -> Vec<(&'static str, Result<Vec<PathBuf>>)> {
+    let training = || -> Result<Vec<PathBuf>> {
+        let metrics = read_metrics_csv(&dir.join("metrics.csv"))?;
+        Ok(vec![training_figure(&Output::new(dir, "training", (900, 600)), &metrics)?.png])
+    };
+    let mut out = vec![("training", training())];
+    let csv = dir.join("gradvar.csv");
+    if csv.is_file() {
+        let drawn = read_gradvar_csv(&csv)
+            .and_then(|series| gradvar_figure(&Output::new(dir, "gradvar", (900, 550)), &series))
+            .map(|w| vec![w.png]);
+        out.push(("gradient-variance", drawn));
+    }
+    out
+}
+
+/// What `bootflow plot DIR` drew: the figures, and the report of a `bootflow run` directory.
+pub enum Drawing {
+    /// A directory written by `bootflow run`: every figure and `report.md`.
+    Run(Report),
+    /// A directory written by `bootflow train`: its training figures.
+    Training(Vec<PathBuf>),
+}
+
+/// Whether `dir` holds a training run and no sampling: `bootflow train`'s summary (it has
+/// `n_params`, a sampling summary has `method`), or none yet while training runs.
+fn holds_training_only(dir: &Path) -> bool {
+    if !(dir.join("checkpoint.json").is_file() && dir.join("metrics.csv").is_file()) {
+        return false;
+    }
+    match std::fs::read_to_string(dir.join("summary.json")) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(text) => serde_json::from_str::<serde_json::Value>(&text)
+            .is_ok_and(|v| v.get("n_params").is_some() && v.get("method").is_none()),
+    }
+}
+
+/// Draws the figures of a run directory (`bootflow run` or `bootflow train`).
+pub fn draw(dir: &Path, reg: &Registry) -> Result<Drawing> {
+    if holds_training_only(dir) {
+        let mut figures = Vec::new();
+        for (what, drawn) in training_figures(dir) {
+            figures.extend(drawn.with_context(|| format!("the {what} figure of {}", dir.display()))?);
+        }
+        return Ok(Drawing::Training(figures));
+    }
+    draw_run(dir, reg).map(Drawing::Run)
+}
+
 /// Draws every figure of the run in `dir` and writes `report.md`; returns the report.
 pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
     let run = RunSpec::from_file(&dir.join("config.toml"), &[])?;
@@ -198,11 +248,9 @@ pub fn draw_run(dir: &Path, reg: &Registry) -> Result<Report> {
         Ok(f) => figures.extend(f),
         Err(e) => eprintln!("warning: no {what} figure: {e:#}"),
     };
-    let training = || -> Result<Vec<PathBuf>> {
-        let metrics = read_metrics_csv(&dir.join("metrics.csv"))?;
-        Ok(vec![training_figure(&Output::new(dir, "training", (900, 600)), &metrics)?.png])
-    };
-    keep("training", training());
+    for (what, drawn) in training_figures(dir) {
+        keep(what, drawn);
+    }
     keep("sample", sample_figure(dir, &run, target.as_ref(), reg).map(|f| vec![f]));
     keep("chain", read_chains(dir).and_then(|c| chain_figures(dir, &c)));
     let report = report_of(&summary, figures, format!("bootflow run: {}", run.train.target.name));

@@ -481,7 +481,6 @@ const CASES: &[Case] = &[
     c("plot_missing_dir", &["plot", "{absent}"], &["{absent}"]),
     c("plot_a_file", &["plot", "{cfg}"], &["{cfg}"]),
     c("plot_sample_dir", &["plot", "{smp}"], &["{smp}"]),
-    c("plot_train_dir", &["plot", "{run}"], &["{run}"]),
     c("plot_without_dir", &["plot"], &["RUN_DIR"]),
     c("plot_corrupt_summary", &["plot", "{d:fullbad}"], &["{d:fullbad}/summary.json"]),
     // Other commands and the command line itself.

@@ -79,3 +79,32 @@ fn run_trains_evaluates_samples_and_draws() {
         check_png(&out.join(format!("{name}.png")), size);
     }
 }
+
+/// `train.gradvar_every` writes gradvar.csv during `bootflow train`, and `bootflow plot` on the
+/// training directory draws the training curves and sqrt(Var) of each estimator.
+#[test]
+fn plot_of_a_training_run_draws_its_gradient_variances() {
+    let dir = built::temp_dir("plot-train");
+    let config = dir.join("gmm5.toml");
+    let text = CONFIG.split("[evaluate]").next().unwrap().to_string()
+        + "gradvar_every = 10\ngradvar_batches = 8\ngradvar_estimators = [\"g1\", \"g3\"]\neval_samples = 500\n";
+    std::fs::write(&config, text).unwrap();
+    let out = dir.join("out");
+    let o = Command::new(built::bootflow()).arg("train").arg(&config).arg("--out").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("gradvar.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = csv.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    let steps_and_names: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[2])).collect();
+    let expected = [("10", "g1"), ("10", "g3"), ("20", "g1"), ("20", "g3"), ("30", "g1"), ("30", "g3")];
+    assert_eq!(steps_and_names, expected, "{csv}");
+
+    let o = Command::new(built::bootflow()).arg("plot").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout);
+    for (name, size) in [("training", (900, 600)), ("gradvar", (900, 550))] {
+        check_png(&out.join(format!("{name}.png")), size);
+        check_svg(&out.join(format!("{name}.svg")));
+        assert!(printed.contains(&format!("{name}.png")), "{printed}");
+    }
+    assert!(!out.join("report.md").exists(), "a training directory has no sampling report");
+}

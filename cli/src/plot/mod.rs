@@ -8,6 +8,7 @@
 mod axes;
 mod chains;
 mod density;
+mod gradvar;
 mod pairs;
 mod palette;
 mod panel;
@@ -16,6 +17,7 @@ mod training;
 
 pub use chains::{ChainQuantity, autocorrelation, chain_figure, histogram_figure};
 pub use density::{DensityFigure, density_figure};
+pub use gradvar::{gradvar_figure, read_gradvar_csv};
 pub use pairs::{PairPanel, pairs_figure, points_from_columns};
 pub use panel::LogDensityGrid;
 pub use report::{Report, ReportRow, format_estimate, summary_text, write_report};

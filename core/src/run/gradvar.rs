@@ -18,6 +18,7 @@ use crate::run::progress::RunProgress;
 use crate::run::sample::load_checkpoint;
 use crate::run::{CONFIG_FILE, RunSpec, build_target};
 use crate::train::checkpoint::CHECKPOINT_FILE;
+use crate::train::config::{Component, TrainConfig};
 use crate::train::kl::Estimator;
 use crate::{Registry, rng};
 
@@ -95,14 +96,13 @@ impl GradVar {
 }
 
 /// The objective whose gradient is estimator `name`, on batches of `batch`; forward-KL ones
-/// read the config's training samples when its objective has them.
-fn objective_for(name: &str, batch: usize, spec: &RunSpec, registry: &Registry) -> Result<Box<dyn Objective>> {
+/// read the training objective's samples when it is `forward-kl` and has them.
+fn objective_for(name: &str, batch: usize, own: &Component, registry: &Registry) -> Result<Box<dyn Objective>> {
     let (objective, mut cfg) = match name {
         "ml" => ("forward-kl", json!({"batch": batch, "estimator": "ml"})),
         "forward-path" => ("forward-kl", json!({"batch": batch, "estimator": "path"})),
         _ => ("kl", json!({"batch": batch, "estimator": name})),
     };
-    let own = &spec.train.objective;
     if objective == "forward-kl" && own.name == "forward-kl" {
         for key in ["samples", "held_out"] {
             if let Some(v) = own.params.get(key) {
@@ -113,13 +113,25 @@ fn objective_for(name: &str, batch: usize, spec: &RunSpec, registry: &Registry) 
     registry.objective(objective, &cfg).with_context(|| format!("estimator {name}"))
 }
 
-/// Checks the request before any work is done.
-fn check_request(req: &GradVarRequest, target: &dyn Target, spec: &RunSpec) -> Result<()> {
-    if req.estimators.is_empty() {
-        return Err(Error::Config("--estimators: name at least one estimator".into()));
+/// Samples per gradient: the training objective's `batch`, else 256.
+fn batch_of(own: &Component) -> usize {
+    own.params.get("batch").and_then(Value::as_u64).map_or(256, |b| b as usize)
+}
+
+/// The reverse-KL estimators `target` allows: all five with its gradient, else g1 and g2.
+pub fn default_estimators(target: &dyn Target) -> Vec<String> {
+    let n = if target.has_grad() { 5 } else { 2 };
+    ESTIMATORS[..n].iter().map(|e| e.to_string()).collect()
+}
+
+/// Checks estimator `names` against the target and the training objective `own`; `what` (a
+/// flag or key) starts every message.
+fn check_estimators(what: &str, names: &[String], target: &dyn Target, own: &Component) -> Result<()> {
+    if names.is_empty() {
+        return Err(Error::Config(format!("{what}: name at least one estimator")));
     }
-    let has_samples = spec.train.objective.name == "forward-kl" && spec.train.objective.params.contains_key("samples");
-    for name in &req.estimators {
+    let has_samples = own.name == "forward-kl" && own.params.contains_key("samples");
+    for name in names {
         let needs_grad = match name.as_str() {
             "ml" => false,
             "forward-path" => true,
@@ -127,7 +139,7 @@ fn check_request(req: &GradVarRequest, target: &dyn Target, spec: &RunSpec) -> R
                 Ok(e) => e.needs_target_grad(),
                 Err(_) => {
                     return Err(Error::Config(format!(
-                        "--estimators: unknown estimator '{name}' (known: {})",
+                        "{what}: unknown estimator '{name}' (known: {})",
                         ESTIMATORS.join(", ")
                     )));
                 }
@@ -135,15 +147,21 @@ fn check_request(req: &GradVarRequest, target: &dyn Target, spec: &RunSpec) -> R
         };
         if needs_grad && !target.has_grad() {
             return Err(Error::Unsupported(format!(
-                "--estimators: {name} needs the target's gradient, which this target does not provide"
+                "{what}: {name} needs the target's gradient, which this target does not provide"
             )));
         }
         if matches!(name.as_str(), "ml" | "forward-path") && !target.has_sampler() && !has_samples {
             return Err(Error::Unsupported(format!(
-                "--estimators: {name} needs target samples: the target has no exact sampler and the config's forward-kl objective names no `samples`"
+                "{what}: {name} needs target samples: the target has no exact sampler and the config's forward-kl objective names no `samples`"
             )));
         }
     }
+    Ok(())
+}
+
+/// Checks the request before any work is done.
+fn check_request(req: &GradVarRequest, target: &dyn Target, spec: &RunSpec) -> Result<()> {
+    check_estimators("--estimators", &req.estimators, target, &spec.train.objective)?;
     if req.batches < 2 {
         return Err(Error::Config(format!("--batches {}: a variance needs at least 2 batches", req.batches)));
     }
@@ -190,10 +208,7 @@ pub fn gradvar(req: &GradVarRequest, registry: &Registry, progress: &dyn RunProg
             target.dim()
         )));
     }
-    let batch = match req.batch {
-        Some(b) => b,
-        None => cfg.objective.params.get("batch").and_then(Value::as_u64).map_or(256, |b| b as usize),
-    };
+    let batch = req.batch.unwrap_or_else(|| batch_of(&cfg.objective));
     let names = crate::run::budget::SizeNames { samples: "--batch", ..crate::run::budget::FLAGS };
     crate::run::budget::check_evaluation(names, flow.dim(), &cfg.flow, batch, 0)?;
 
@@ -209,7 +224,7 @@ pub fn gradvar(req: &GradVarRequest, registry: &Registry, progress: &dyn RunProg
     let mut rows = Vec::with_capacity(req.estimators.len());
     for name in &req.estimators {
         let k = ESTIMATORS.iter().position(|e| e == name).expect("checked above") as u64;
-        let mut objective = objective_for(name, batch, &spec, registry)?;
+        let mut objective = objective_for(name, batch, &cfg.objective, registry)?;
         let mut r = rng::stream(req.seed, k + 1);
         let started = Instant::now();
         let (variance, mean_norm) =
@@ -238,6 +253,91 @@ pub fn gradvar(req: &GradVarRequest, registry: &Registry, progress: &dyn RunProg
         samples: req.samples,
         estimators: rows,
     })
+}
+
+/// Streams of the measurements during training (plus 8 per step: the signal, then one per
+/// estimator of [`ESTIMATORS`]), apart from training's and the evaluations'.
+pub(crate) const PROBE_STREAM: u64 = 0x6772_6164 << 32;
+
+/// One measurement during training: the signal's statistics and each estimator's figures.
+#[derive(Clone, Debug)]
+pub struct GradVarPoint {
+    /// `F_q = mean s` on `train.eval_samples` fresh samples.
+    pub free_energy: f64,
+    /// Standard deviation of `s` on them.
+    pub signal_sd: f64,
+    /// One row per estimator, in the configured order.
+    pub estimators: Vec<EstimatorVariance>,
+}
+
+/// The periodic measurements of `train.gradvar_every`: each estimator's gradient on
+/// `gradvar_batches` fresh batches of the training batch size at the current parameters, from
+/// streams of their own (training draws nothing less or more).
+pub struct GradVarProbe {
+    objectives: Vec<(u64, String, Box<dyn Objective>)>,
+    batches: usize,
+    samples: usize,
+}
+
+impl GradVarProbe {
+    /// The probe `train` asks for (`None` when `gradvar_every` is 0), its estimators checked
+    /// against `target` and the training objective `own`.
+    pub fn new(registry: &Registry, target: &dyn Target, train: &TrainConfig, own: &Component) -> Result<Option<Self>> {
+        if train.gradvar_every == 0 {
+            return Ok(None);
+        }
+        if train.gradvar_batches < 2 {
+            return Err(Error::Config(format!(
+                "train.gradvar_batches: must be at least 2 (a variance needs two gradients), got {}",
+                train.gradvar_batches
+            )));
+        }
+        let names = if train.gradvar_estimators.is_empty() {
+            default_estimators(target)
+        } else {
+            train.gradvar_estimators.clone()
+        };
+        check_estimators("train.gradvar_estimators", &names, target, own)?;
+        let batch = batch_of(own);
+        let mut objectives = Vec::with_capacity(names.len());
+        for name in names {
+            let k = ESTIMATORS.iter().position(|e| *e == name).expect("checked above") as u64;
+            objectives.push((k, name.clone(), objective_for(&name, batch, own, registry)?));
+        }
+        Ok(Some(Self { objectives, batches: train.gradvar_batches, samples: train.eval_samples.max(2) }))
+    }
+
+    /// Measures at the flow's parameters after `step` steps of the run seeded with `seed`;
+    /// `tick` runs after every gradient (where an interrupt ends the measurement).
+    pub fn measure(
+        &mut self,
+        flow: &Flow,
+        target: &dyn Target,
+        seed: u64,
+        step: u64,
+        tick: &dyn Fn() -> Result<()>,
+    ) -> Result<GradVarPoint> {
+        let base = PROBE_STREAM + 8 * step;
+        let mut estimators = Vec::with_capacity(self.objectives.len());
+        for (k, name, objective) in &mut self.objectives {
+            let started = Instant::now();
+            let mut r = rng::stream(seed, base + *k + 1);
+            let (variance, mean_norm) =
+                match gradient_variance(flow, target, objective.as_mut(), self.batches, &mut r, tick) {
+                    Err(Error::Interrupted) => return Err(Error::Interrupted),
+                    other => other.with_context(|| format!("gradient variance of {name} at step {step}"))?,
+                };
+            estimators.push(EstimatorVariance {
+                estimator: name.clone(),
+                variance,
+                sd: variance.sqrt(),
+                mean_norm,
+                seconds_per_gradient: started.elapsed().as_secs_f64() / self.batches as f64,
+            });
+        }
+        let (free_energy, signal_sd) = signal_stats(flow, target, self.samples, &mut rng::stream(seed, base))?;
+        Ok(GradVarPoint { free_energy, signal_sd, estimators })
+    }
 }
 
 /// `(1/P) sum_p Var_b[g_p]` over `batches` gradients of `objective` at the flow's parameters

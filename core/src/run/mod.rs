@@ -112,7 +112,7 @@ pub fn run(
         }
         Start::Resume => {
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
-            t.extend(&spec.train.train)?;
+            t.extend(&spec.train.train, registry)?;
             // What the earlier run sampled and drew belongs to its flow, not to the one trained now.
             remove_sampling_outputs(out)?;
             train::write_config(out, &spec.table)?;

@@ -12,7 +12,7 @@ use crate::run::spec::{RunSpec, load_table};
 use crate::run::train::CONFIG_FILE;
 
 /// Keys a resumed run may change: they extend it or change what it logs, not what it trains.
-pub const EXTENDING_KEYS: [&str; 7] = [
+pub const EXTENDING_KEYS: [&str; 10] = [
     "train.steps",
     "train.max_seconds",
     "train.log_every",
@@ -20,6 +20,9 @@ pub const EXTENDING_KEYS: [&str; 7] = [
     "train.eval_every",
     "train.eval_samples",
     "train.max_skipped",
+    "train.gradvar_every",
+    "train.gradvar_batches",
+    "train.gradvar_estimators",
 ];
 
 /// Whether a resumed run may change `key` (the `[evaluate]` and `[sample]` of `bootflow run`

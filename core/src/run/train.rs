@@ -76,7 +76,7 @@ pub fn train(
     let mut trainer = match start {
         Start::Resume => {
             let mut t = Trainer::resume(out, registry, target).context("resuming")?;
-            t.extend(&config.train)?;
+            t.extend(&config.train, registry)?;
             write_config(out, config)?;
             t
         }

@@ -32,6 +32,9 @@
 //! max_seconds = 1200.0    # stop after this much training time; absent: run all steps
 //! eval_every = 500        # flow ESS etc. on fresh samples into eval.csv; 0: never
 //! eval_samples = 10000
+//! gradvar_every = 0        # gradient variance of each estimator into gradvar.csv; 0: never
+//! gradvar_batches = 100    # gradients per estimator at each of those steps
+//! gradvar_estimators = ["g1", "g2", "g3"]  # absent: every reverse-KL one the target allows
 //! max_skipped = 50        # stop with an error after this many skipped steps in a row
 //! ```
 //!
@@ -113,6 +116,30 @@ pub struct TrainConfig {
     /// Training stops with an error after this many skipped steps in a row: a loss or gradient
     /// that stays non-finite means the target or the flow is broken, not unlucky.
     pub max_skipped: u64,
+    /// Steps between measurements of each gradient estimator's variance at the current
+    /// parameters (as `bootflow gradvar`), written to `gradvar.csv`; 0 never.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gradvar_every: u64,
+    /// Gradients per estimator at each of those measurements (at least 2).
+    #[serde(skip_serializing_if = "is_default_gradvar_batches")]
+    pub gradvar_batches: usize,
+    /// Estimators measured (names as `bootflow gradvar --estimators`); empty: every reverse-KL
+    /// estimator the target allows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gradvar_estimators: Vec<String>,
+}
+
+/// Gradients per estimator of a `gradvar.csv` measurement unless `train.gradvar_batches` says.
+const GRADVAR_BATCHES: usize = 100;
+
+// The gradient-variance keys are left out of written configs and checkpoints while they hold
+// their defaults, so files of runs that do not measure it read as before.
+fn is_zero(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_default_gradvar_batches(v: &usize) -> bool {
+    *v == GRADVAR_BATCHES
 }
 
 impl Default for TrainConfig {
@@ -129,6 +156,9 @@ impl Default for TrainConfig {
             eval_every: 0,
             eval_samples: 10_000,
             max_skipped: 50,
+            gradvar_every: 0,
+            gradvar_batches: GRADVAR_BATCHES,
+            gradvar_estimators: Vec::new(),
         }
     }
 }

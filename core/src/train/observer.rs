@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diagnostics::eval::FlowEval;
 use crate::error::{Error, Result};
+use crate::run::gradvar::GradVarPoint;
 use crate::train::checkpoint::Checkpoint;
 
 /// What the loop reports at a logging step (the values of that step).
@@ -53,6 +54,11 @@ pub trait Observer: Send {
     fn on_eval(&mut self, _step: u64, _seconds: f64, _eval: &FlowEval) -> Result<()> {
         Ok(())
     }
+    /// Called with each gradient-variance measurement (`train.gradvar_every`), at `step` after
+    /// `seconds` of training time.
+    fn on_gradvar(&mut self, _step: u64, _seconds: f64, _point: &GradVarPoint) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Header of `metrics.csv`.
@@ -60,6 +66,9 @@ pub const METRICS_HEADER: &str = "step,seconds,loss,ess,grad_norm,skipped_steps,
 
 /// Header of `eval.csv`.
 pub const EVAL_HEADER: &str = "step,seconds,flow_ess,forward_ess,mean_log_q_target_samples,test_mean_log_q,mis_accept";
+
+/// Header of `gradvar.csv`: one row per estimator and measurement.
+pub const GRADVAR_HEADER: &str = "step,seconds,estimator,variance,sd,mean_grad_norm,f_q,signal_sd";
 
 /// A CSV file of a run directory, appended to line by line (each line flushed).
 struct CsvLog {
@@ -151,6 +160,38 @@ impl Observer for EvalCsv {
             cell(e.mis_accept)
         );
         self.0.line(&row)
+    }
+}
+
+/// Appends one row per estimator and measurement to `gradvar.csv`, created at the first one.
+pub struct GradVarCsv {
+    dir: PathBuf,
+    log: Option<CsvLog>,
+}
+
+impl GradVarCsv {
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf(), log: None }
+    }
+}
+
+impl Observer for GradVarCsv {
+    fn on_log(&mut self, _: &Progress) -> Result<()> {
+        Ok(())
+    }
+    fn on_gradvar(&mut self, step: u64, seconds: f64, g: &GradVarPoint) -> Result<()> {
+        let log = match &mut self.log {
+            Some(log) => log,
+            None => self.log.insert(CsvLog::open(&self.dir, "gradvar.csv", GRADVAR_HEADER)?),
+        };
+        for e in &g.estimators {
+            let row = format!(
+                "{step},{seconds},{},{},{},{},{},{}",
+                e.estimator, e.variance, e.sd, e.mean_norm, g.free_energy, g.signal_sd
+            );
+            log.line(&row)?;
+        }
+        Ok(())
     }
 }
 

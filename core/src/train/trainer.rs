@@ -17,9 +17,12 @@ use crate::model::objective::Objective;
 use crate::model::target::Target;
 use crate::registry::{FlowSpec, Registry};
 use crate::rng::{self, Rng};
+use crate::run::gradvar::GradVarProbe;
 use crate::train::checkpoint::{Checkpoint, FORMAT, FlowRecord};
 use crate::train::config::{Component, RunConfig, TrainConfig};
-use crate::train::observer::{CheckpointWriter, EvalCsv, MetricsCsv, Observer, Progress, truncate_log_after};
+use crate::train::observer::{
+    CheckpointWriter, EvalCsv, GradVarCsv, MetricsCsv, Observer, Progress, truncate_log_after,
+};
 use crate::train::optim::Adam;
 
 /// Stream of the run seed reserved for training (flow initialisation uses the layer seeds).
@@ -57,6 +60,8 @@ pub struct Trainer {
     last_checkpoint: Option<u64>,
     observers: Vec<Box<dyn Observer>>,
     stop: Option<Arc<AtomicBool>>,
+    /// The measurements of `train.gradvar_every`, when asked for.
+    gradvar: Option<GradVarProbe>,
 }
 
 impl Trainer {
@@ -82,6 +87,7 @@ impl Trainer {
         let optimiser = Adam::new(train.adam(), built.n_params())?;
         let built_objective = registry.objective(&objective.name, &objective.config()).context("[objective]")?;
         built_objective.check_target(target.as_ref()).context("[objective]")?;
+        let gradvar = GradVarProbe::new(registry, target.as_ref(), train, objective)?;
         Ok(Self {
             flow_record: FlowRecord { spec: flow.clone(), seed, dim },
             flow: built,
@@ -98,6 +104,7 @@ impl Trainer {
             last_checkpoint: None,
             observers: Vec::new(),
             stop: None,
+            gradvar,
         })
     }
 
@@ -112,7 +119,7 @@ impl Trainer {
     /// overwriting its checkpoint.
     pub fn resume(dir: &Path, registry: &Registry, target: Box<dyn Target>) -> Result<Self> {
         let c = Checkpoint::read(dir)?;
-        for log in ["metrics.csv", "eval.csv"] {
+        for log in ["metrics.csv", "eval.csv", "gradvar.csv"] {
             truncate_log_after(&dir.join(log), c.step)?;
         }
         check_dim("target dimension of the resumed run", target.dim(), c.flow.dim)?;
@@ -135,6 +142,7 @@ impl Trainer {
         if self.train.eval_every > 0 {
             self.observers.push(Box::new(EvalCsv::open(dir)?));
         }
+        self.observers.push(Box::new(GradVarCsv::new(dir)));
         self.observers.push(Box::new(CheckpointWriter::new(dir)));
         Ok(self)
     }
@@ -170,11 +178,11 @@ impl Trainer {
     }
 
     /// Takes the keys of `train` that extend a run or change what it logs (steps, time budget,
-    /// logging, checkpoint and evaluation intervals), keeping everything that decides what is
-    /// trained (learning rates, clipping, decay).
+    /// logging, checkpoint, evaluation and gradient-variance settings), keeping everything that
+    /// decides what is trained (learning rates, clipping, decay).
     ///
     /// Fails when `train.steps` is below the steps already taken.
-    pub fn extend(&mut self, train: &TrainConfig) -> Result<()> {
+    pub fn extend(&mut self, train: &TrainConfig, registry: &Registry) -> Result<()> {
         if train.steps < self.step {
             return Err(Error::Config(format!(
                 "train.steps = {} is below the {} steps the run has already taken: give at least that many to continue",
@@ -188,6 +196,10 @@ impl Trainer {
         self.train.eval_every = train.eval_every;
         self.train.eval_samples = train.eval_samples;
         self.train.max_skipped = train.max_skipped;
+        self.train.gradvar_every = train.gradvar_every;
+        self.train.gradvar_batches = train.gradvar_batches;
+        self.train.gradvar_estimators = train.gradvar_estimators.clone();
+        self.gradvar = GradVarProbe::new(registry, self.target.as_ref(), &self.train, &self.objective_config)?;
         Ok(())
     }
 
@@ -286,10 +298,32 @@ impl Trainer {
         if self.train.eval_every > 0 && self.step.is_multiple_of(self.train.eval_every) {
             self.evaluate()?;
         }
+        if self.train.gradvar_every > 0 && self.step.is_multiple_of(self.train.gradvar_every) {
+            self.measure_gradvar()?;
+        }
         if self.train.checkpoint_every > 0 && self.step.is_multiple_of(self.train.checkpoint_every) {
             self.checkpoint()?;
         }
         Ok(outcome)
+    }
+
+    /// Measures each configured estimator's gradient variance and hands it to every observer;
+    /// its time is not training time, and an interrupt ends it without a row.
+    fn measure_gradvar(&mut self) -> Result<()> {
+        let Some(probe) = &mut self.gradvar else { return Ok(()) };
+        let stop = self.stop.clone();
+        let tick = || match &stop {
+            Some(flag) if flag.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            _ => Ok(()),
+        };
+        let point = match probe.measure(&self.flow, self.target.as_ref(), self.flow_record.seed, self.step, &tick) {
+            Err(Error::Interrupted) => return Ok(()),
+            other => other?,
+        };
+        for o in &mut self.observers {
+            o.on_gradvar(self.step, self.elapsed, &point)?;
+        }
+        Ok(())
     }
 
     /// Evaluates the flow on `train.eval_samples` fresh samples (no AIS) and hands the figures to

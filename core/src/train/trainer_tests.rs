@@ -191,3 +191,53 @@ fn a_time_budget_stops_training_with_a_checkpoint() {
     assert_eq!(crate::train::checkpoint::Checkpoint::read(&dir).unwrap().step, t.step());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn gradient_variances_are_written_and_change_nothing_trained() {
+    let reg = Registry::with_builtins();
+    let obj = objective(json!({"name": "kl", "estimator": "path", "batch": 32}));
+    let plain = TrainConfig { steps: 12, lr: 0.02, log_every: 4, ..Default::default() };
+    let mut whole = Trainer::new(&reg, target(), 5, &spec(), &obj, &plain).unwrap();
+    whole.run().unwrap();
+
+    let measured = TrainConfig { gradvar_every: 6, gradvar_batches: 50, eval_samples: 2000, ..plain.clone() };
+    let dir = scratch("gradvar");
+    let mut t = Trainer::new(&reg, target(), 5, &spec(), &obj, &measured).unwrap().write_to(&dir).unwrap();
+    t.run().unwrap();
+    assert_eq!(t.flow().params(), whole.flow().params(), "measuring changed the training");
+    let csv = std::fs::read_to_string(dir.join("gradvar.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next().unwrap(), crate::train::observer::GRADVAR_HEADER);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // The Gaussian has a gradient: every reverse-KL estimator, at steps 6 and 12.
+    let keys: Vec<(&str, &str)> = rows.iter().map(|r| (r[0], r[2])).collect();
+    let names = ["g1", "g2", "g3", "path", "fast-path"];
+    let expected: Vec<(&str, &str)> = ["6", "12"].iter().flat_map(|s| names.map(|n| (*s, n))).collect();
+    assert_eq!(keys, expected, "{csv}");
+    let var = |step: &str, name: &str| -> f64 {
+        rows.iter().find(|r| r[0] == step && r[2] == name).unwrap()[3].parse().unwrap()
+    };
+    for r in &rows {
+        let (v, sd): (f64, f64) = (r[3].parse().unwrap(), r[4].parse().unwrap());
+        assert!(v > 0.0 && (sd - v.sqrt()).abs() <= 1e-15 * sd, "{csv}");
+        assert!(r[7].parse::<f64>().unwrap() > 0.0, "signal sd: {csv}");
+    }
+    // A row is the variance of its estimator's gradients at that step's parameters, drawn from
+    // the stream the probe documents (g3 is estimator 2 of ESTIMATORS).
+    let mut g3 = reg.objective("kl", &json!({"estimator": "g3", "batch": 32})).unwrap();
+    let mut r = crate::rng::stream(5, crate::run::gradvar::PROBE_STREAM + 8 * 12 + 3);
+    let (direct, _) =
+        crate::run::gradvar::gradient_variance(whole.flow(), whole.target(), g3.as_mut(), 50, &mut r, &|| Ok(()))
+            .unwrap();
+    assert_eq!(var("12", "g3"), direct, "{csv}");
+    assert_ne!(var("6", "g3"), var("12", "g3"), "{csv}");
+
+    // Unknown or unusable estimators are refused before training.
+    let bad = TrainConfig { gradvar_estimators: vec!["g4".into()], ..measured.clone() };
+    let err = Trainer::new(&reg, target(), 5, &spec(), &obj, &bad).err().unwrap().to_string();
+    assert!(err.contains("train.gradvar_estimators") && err.contains("'g4'"), "{err}");
+    let one = TrainConfig { gradvar_batches: 1, ..measured };
+    let err = Trainer::new(&reg, target(), 5, &spec(), &obj, &one).err().unwrap().to_string();
+    assert!(err.contains("train.gradvar_batches"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
