@@ -32,6 +32,10 @@ pub enum Method {
     MisAis,
     /// Independent draws from the target's exact sampler (for targets that have one).
     Exact,
+    /// Independent draws from the Laplace approximation (a Gaussian at the best mode L-BFGS
+    /// finds, covariance from the Hessian), with importance weights against the target (needs
+    /// the gradient).
+    Laplace,
 }
 
 impl From<Method> for run::Method {
@@ -43,6 +47,7 @@ impl From<Method> for run::Method {
             Method::Mis => run::Method::Mis,
             Method::MisAis => run::Method::MisAis,
             Method::Exact => run::Method::Exact,
+            Method::Laplace => run::Method::Laplace,
         }
     }
 }

@@ -11,6 +11,7 @@ mod cmd_density;
 mod cmd_estimate;
 mod cmd_gradvar;
 mod cmd_new_plugin;
+mod cmd_optimize;
 mod cmd_plugins;
 mod cmd_reproduce;
 mod cmd_run;
@@ -118,12 +119,13 @@ enum Command {
     ///
     /// Example: `bootflow estimate --flow runs/gmm5-fab/checkpoint.json --samples 100000 --json`
     Estimate(cmd_estimate::EstimateArgs),
-    /// Run MCMC chains on a target (hmc, rwm), with a trained flow as proposal (mis, mis-ais),
-    /// or from the target's exact sampler (exact).
+    /// Run MCMC chains on a target (hmc, nuts, rwm), with a trained flow as proposal (mis,
+    /// mis-ais), from the target's exact sampler (exact), or from its Laplace approximation
+    /// (laplace: a Gaussian at the best mode `bootflow optimize` finds).
     ///
     /// Writes one CmdStan-style CSV per chain (`chain_1.csv`, ...; rows written as they are drawn)
     /// and `summary.json` (mean, sd, MCSE, ESS, R-hat, tau_int of every coordinate and observable;
-    /// importance ESS and log Z for mis / mis-ais). Kernel options go in `--kernel-set`.
+    /// importance ESS and log Z for mis / mis-ais / laplace). Kernel options go in `--kernel-set`.
     ///
     /// Example: `bootflow sample --target phi4 --set L=8 --method hmc --chains 64 --draws 1000 --out runs/phi4-hmc`
     Sample(cmd_sample::SampleArgs),
@@ -136,6 +138,14 @@ enum Command {
     ///
     /// Example: `bootflow gradvar runs/phi4 --checkpoint runs/phi4/checkpoint.json --estimators g1,g2,g3,path,fast-path --batches 1000`
     Gradvar(cmd_gradvar::GradVarArgs),
+    /// Find the modes of a target's log-density (MAP) by L-BFGS from several random starts.
+    ///
+    /// Starts that end at the same point are one mode; each mode is printed with its log-density,
+    /// the gradient norm there and how many starts found it, best first (the target's gradient
+    /// is needed). `bootflow sample --method laplace` draws from a Gaussian at the best one.
+    ///
+    /// Example: `bootflow optimize --target gmm5 --starts 32 --init-scale 20`
+    Optimize(cmd_optimize::OptimizeArgs),
     /// Train, evaluate, sample with MIS and report, from one run config (TOML).
     ///
     /// The config is the train config plus optional `[evaluate]` (samples, ais) and `[sample]`
@@ -188,6 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Estimate(args) => cmd_estimate::run(args, &registry),
         Command::Sample(args) => cmd_sample::run(args, &registry),
         Command::Gradvar(args) => cmd_gradvar::run(args, &registry),
+        Command::Optimize(args) => cmd_optimize::run(args, &registry),
         Command::Run(args) => cmd_run::run(args, &registry),
         Command::Reproduce(args) => cmd_reproduce::run(args, &registry),
         Command::Plot { run_dir } => cmd_run::plot(run_dir, &registry),

@@ -30,9 +30,10 @@ fn method(name: &str) -> PyResult<Method> {
         "mis" => Method::Mis,
         "mis-ais" => Method::MisAis,
         "exact" => Method::Exact,
+        "laplace" => Method::Laplace,
         other => {
             return Err(PyValueError::new_err(format!(
-                "method '{other}': expected 'hmc', 'nuts', 'rwm', 'mis', 'mis-ais' or 'exact'"
+                "method '{other}': expected 'hmc', 'nuts', 'rwm', 'mis', 'mis-ais', 'exact' or 'laplace'"
             )));
         }
     })

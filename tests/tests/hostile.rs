@@ -482,6 +482,13 @@ const CASES: &[Case] = &[
     c("plot_a_file", &["plot", "{cfg}"], &["{cfg}"]),
     c("plot_sample_dir", &["plot", "{smp}"], &["{smp}"]),
     c("plot_without_dir", &["plot"], &["RUN_DIR"]),
+    c("optimize_starts_zero", &["optimize", "--target", "gmm5", "--starts", "0"], &["--starts 0"]),
+    c("optimize_starts_huge", &["optimize", "--target", "gmm5", "--starts", "100000000"], &["--starts 100000000"]),
+    c("optimize_init_scale_zero", &["optimize", "--target", "gmm5", "--init-scale", "0"], &["--init-scale 0"]),
+    c("optimize_max_iters_zero", &["optimize", "--target", "gmm5", "--max-iters", "0"], &["--max-iters 0"]),
+    c("sample_laplace_without_gradient", &["sample", "--target", "gmm5", "--set", "gradient=false", "--method", "laplace", "--out", "{out}"], &["laplace", "gradient"]),
+    c("sample_laplace_with_flow", &["sample", "--target", "gmm5", "--method", "laplace", "--flow", "{run}/checkpoint.json", "--out", "{out}"], &["--flow"]),
+    c("optimize_unknown_target", &["optimize", "--target", "nope"], &["nope"]),
     c("plot_corrupt_summary", &["plot", "{d:fullbad}"], &["{d:fullbad}/summary.json"]),
     // Other commands and the command line itself.
     c("unknown_command", &["bogus-command"], &["bogus-command"]),

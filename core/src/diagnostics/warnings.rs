@@ -4,7 +4,7 @@
 //! usual rules of thumb: R-hat above 1.01 and bulk ESS below 100 (Vehtari et al., 2021; see
 //! docs/metrics.md), a flow ESS below 1 % (importance weights dominated by a few samples), MIS
 //! acceptance below 0.1 (most proposals wasted), divergent HMC transitions (the `divergences`
-//! count a kernel reports in its tuning), and a forward ESS near 0 beside a high flow ESS (the
+//! count a kernel reports in its tuning), a Laplace approximation of a target with several modes, and a forward ESS near 0 beside a high flow ESS (the
 //! flow misses mass the target has: its own samples cannot show that).
 
 use crate::diagnostics::eval::FlowEval;
@@ -122,6 +122,19 @@ pub fn for_importance(s: &Summary) -> Vec<String> {
     }
 }
 
+/// Warnings on a Laplace run: the mode search found more than one mode, and the Gaussian at the
+/// best one cannot see the others (its own weights cannot show the missing mass).
+pub fn for_laplace(s: &Summary) -> Vec<String> {
+    let modes = s.extra.get("laplace").and_then(|l| l.get("modes_found")).and_then(serde_json::Value::as_u64);
+    match modes {
+        Some(n) if n > 1 => vec![format!(
+            "the mode search found {n} modes and the Laplace approximation sits at the best one only: the draws miss \
+             the others, and neither its ESS nor its log Z can show it"
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// Warnings on a training run: skipped steps.
 pub fn for_training(steps: u64, skipped: u64) -> Vec<String> {
     if skipped == 0 {
@@ -182,6 +195,11 @@ mod tests {
         assert!(for_importance(&s).is_empty());
         s.importance = Some(crate::output::summary::ImportanceSummary { ess: 0.002, log_z: 0.0, log_z_se: 1.0 });
         assert!(for_importance(&s)[0].starts_with("importance ESS of the proposals is 0.2000 %"));
+        assert!(for_laplace(&s).is_empty());
+        s.extra.insert("laplace".into(), serde_json::json!({"modes_found": 1}));
+        assert!(for_laplace(&s).is_empty());
+        s.extra.insert("laplace".into(), serde_json::json!({"modes_found": 2}));
+        assert!(for_laplace(&s)[0].starts_with("the mode search found 2 modes"));
         assert!(for_training(100, 0).is_empty());
         assert!(for_training(100, 3)[0].starts_with("3 of 100 training steps were skipped"));
     }

@@ -192,6 +192,14 @@ pub fn check_dimension(what: &str, dim: f64) -> Result<()> {
     need.check(&format!("{what} = {dim}"))
 }
 
+/// Refuses a dimension whose Hessian (with its Cholesky factor and a copy) would not fit the
+/// budget (`--method laplace`).
+pub fn check_hessian(dim: usize) -> Result<()> {
+    let mut need = Need::default();
+    need.add("the target's dimension (its Hessian)", F64 * 3.0 * (dim as f64).powi(2));
+    need.check(&format!("--method laplace in {dim} dimensions"))
+}
+
 /// Adam's moments, the gradient and a copy of the parameters, beside the parameters.
 const PARAM_COPIES: f64 = 5.0;
 /// Activations, their tape for the backward pass and the cotangents.

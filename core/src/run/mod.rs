@@ -10,6 +10,7 @@ pub mod checks;
 pub mod estimate;
 pub mod gradvar;
 pub mod input;
+pub mod laplace;
 pub mod optimize;
 pub mod outdir;
 pub mod progress;

@@ -63,7 +63,9 @@ pub struct Mode {
 /// A start that found no mode, and why.
 #[derive(Clone, Debug, Serialize)]
 pub struct FailedStart {
+    /// The start's index (its stream of the seed).
     pub start: usize,
+    /// Why it found no mode.
     pub why: String,
 }
 
@@ -96,7 +98,10 @@ impl NegLogDensity<'_> {
     fn count(&self) -> std::result::Result<(), argmin::core::Error> {
         self.evals.set(self.evals.get() + 1);
         if self.evals.get() > self.max_evals {
-            return Err(argmin::core::Error::msg(format!("{} density evaluations without convergence", self.max_evals)));
+            return Err(argmin::core::Error::msg(format!(
+                "{} density evaluations without convergence",
+                self.max_evals
+            )));
         }
         Ok(())
     }
@@ -309,8 +314,8 @@ mod tests {
 
     #[test]
     fn a_density_without_a_mode_fails_every_start() {
-        let found = find_modes(&Slope, &OptimizeConfig { starts: 2, max_iters: 50, ..Default::default() }, &Quiet)
-            .unwrap();
+        let found =
+            find_modes(&Slope, &OptimizeConfig { starts: 2, max_iters: 50, ..Default::default() }, &Quiet).unwrap();
         assert!(found.modes.is_empty(), "{found:?}");
         assert_eq!(found.failed.iter().map(|f| f.start).collect::<Vec<_>>(), [0, 1]);
     }

@@ -49,6 +49,9 @@ pub enum Method {
     MisAis,
     /// Independent draws from the target's exact sampler (for targets that have one).
     Exact,
+    /// Independent draws from the Laplace approximation at the best mode, weighted against the
+    /// target (needs the gradient).
+    Laplace,
 }
 
 impl Method {
@@ -61,6 +64,7 @@ impl Method {
             Method::Mis => "mis",
             Method::MisAis => "mis-ais",
             Method::Exact => "exact",
+            Method::Laplace => "laplace",
         }
     }
 }
@@ -172,7 +176,7 @@ fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
         (Method::Mis | Method::MisAis, false) => {
             fail(format!("--method {} needs --flow CHECKPOINT", req.method.name()))
         }
-        (Method::Hmc | Method::Nuts | Method::Rwm | Method::Exact, true) => {
+        (Method::Hmc | Method::Nuts | Method::Rwm | Method::Exact | Method::Laplace, true) => {
             fail("--flow is only used by --method mis / mis-ais".into())
         }
         _ => Ok(()),
@@ -233,9 +237,15 @@ pub fn sample_with(
             req.target
         )));
     }
+    if req.method == Method::Laplace && !target.has_grad() {
+        return Err(Error::Unsupported(format!(
+            "--method laplace: target '{}' has no gradient for the mode search and the Hessian",
+            req.target
+        )));
+    }
     let kernel_name = match req.method {
         Method::Hmc | Method::Nuts | Method::Rwm => req.method.name().to_string(),
-        Method::Mis | Method::Exact => String::new(),
+        Method::Mis | Method::Exact | Method::Laplace => String::new(),
         Method::MisAis => {
             req.ais_kernel.clone().unwrap_or_else(|| if target.has_grad() { "hmc".into() } else { "rwm".into() })
         }
@@ -284,6 +294,7 @@ pub fn sample_with(
         }
         (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
         (Method::Exact, None, None) => exact(target, &plan, out, progress)?,
+        (Method::Laplace, None, None) => crate::run::laplace::laplace(target, &plan, out, progress)?,
         (Method::MisAis, Some(k), Some(f)) => {
             let ais = AisRefinement { kernel: k.as_ref(), n_intermediate: req.ais_steps, spacing: Spacing::Linear };
             with_flow(f, target, Some(&ais), &plan, out, progress)?
@@ -292,6 +303,7 @@ pub fn sample_with(
     };
     let mut warnings = warnings::for_chains(&sampled.summary);
     warnings.extend(warnings::for_importance(&sampled.summary));
+    warnings.extend(warnings::for_laplace(&sampled.summary));
     sampled.summary.extra.insert(warnings::KEY.into(), json!(warnings));
     if let Some(out) = out {
         sampled.summary.write_atomic(&out.join(SUMMARY_FILE))?;
@@ -402,7 +414,7 @@ pub fn exact(target: &dyn Target, plan: &Plan, out: Option<&Path>, progress: &dy
 }
 
 /// Whether the front end's stop flag is set.
-fn stopped(stop: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> bool {
+pub(crate) fn stopped(stop: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> bool {
     stop.as_ref().is_some_and(|f| f.load(std::sync::atomic::Ordering::Relaxed))
 }
 
@@ -474,7 +486,11 @@ pub fn with_flow(
 }
 
 /// The start time and the chain files (in `out`, if given) of `plan`'s run.
-fn open_chains<'a>(target: &'a dyn Target, plan: &Plan, out: Option<&Path>) -> Result<(Instant, ChainSink<'a>)> {
+pub(crate) fn open_chains<'a>(
+    target: &'a dyn Target,
+    plan: &Plan,
+    out: Option<&Path>,
+) -> Result<(Instant, ChainSink<'a>)> {
     let started = Instant::now();
     let s = &plan.sizes;
     let sink = ChainSink::create(out, target, &plan.method, s.seed, s.chains, s.draws, &plan.config)?;
@@ -483,7 +499,12 @@ fn open_chains<'a>(target: &'a dyn Target, plan: &Plan, out: Option<&Path>) -> R
 
 /// The summary of finished chains (sizes, time since `started`, acceptance, every quantity and
 /// the config) and their draws.
-fn chain_summary(plan: &Plan, started: Instant, acceptance: f64, sink: ChainSink<'_>) -> Result<(Summary, Draws)> {
+pub(crate) fn chain_summary(
+    plan: &Plan,
+    started: Instant,
+    acceptance: f64,
+    sink: ChainSink<'_>,
+) -> Result<(Summary, Draws)> {
     let s = &plan.sizes;
     let mut summary = Summary::new(&plan.method, s.chains, s.draws, s.seed, started.elapsed().as_secs_f64());
     summary.acceptance = Some(acceptance);
