@@ -1,5 +1,5 @@
 //! `bootflow gradvar`: the variance of each gradient estimator at fixed flow parameters, as the
-//! gradient-estimator paper measures training quality (docs/metrics.md §2.3): `B` fresh batches of
+//! gradient-estimator paper measures training quality (docs/metrics.md §2.2): `B` fresh batches of
 //! the training batch size, one gradient each, and `Var = (1/P) sum_p Var_b[g_p]` over the `P`
 //! flow parameters, with the free energy `F_q` and the spread of the signal `s = log q - log p~`
 //! on fresh samples beside them.
