@@ -19,10 +19,12 @@ use crate::target_arg::TargetArgs;
 /// How chains move.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Method {
-    /// Hamiltonian Monte Carlo (needs the target's gradient).
+    /// Hamiltonian Monte Carlo (needs the target's gradient); `--kernel-set adapt_mass=true`
+    /// adapts the mass matrix in warm-up as nuts does.
     Hmc,
     /// The no-U-turn sampler: multinomial, generalised no-U-turn criterion, max tree depth,
-    /// divergences; warm-up adapts the step size and a diagonal mass matrix (needs the gradient).
+    /// divergences; warm-up adapts the step size and a diagonal mass matrix, or a dense one with
+    /// `--kernel-set metric=dense` (needs the gradient).
     Nuts,
     /// Random-walk Metropolis.
     Rwm,

@@ -3,8 +3,9 @@
 //! `report.md`. Each names the figure, its value and the limit it crossed. The limits are the
 //! usual rules of thumb: R-hat above 1.01 and bulk ESS below 100 (Vehtari et al., 2021; see
 //! docs/metrics.md), a flow ESS below 1 % (importance weights dominated by a few samples), MIS
-//! acceptance below 0.1 (most proposals wasted), divergent HMC transitions (the `divergences`
-//! count a kernel reports in its tuning), a Laplace approximation of a target with several modes, and a forward ESS near 0 beside a high flow ESS (the
+//! acceptance below 0.1 (most proposals wasted), divergent HMC or NUTS transitions after warm-up
+//! (the `divergences` of a sampling run's tuning), a Laplace approximation of a target with several
+//! modes, and a forward ESS near 0 beside a high flow ESS (the
 //! flow misses mass the target has: its own samples cannot show that).
 
 use crate::diagnostics::eval::FlowEval;
@@ -53,8 +54,8 @@ pub fn for_chains(s: &Summary) -> Vec<String> {
         && n > 0.0
     {
         out.push(format!(
-            "{n:.0} divergent transitions (warm-up included): the sampler cannot follow the target's curvature there, \
-             so the draws may miss part of it; lower the step size or reparametrise"
+            "{n:.0} divergent transitions after warm-up: the sampler cannot follow the target's curvature there, so \
+             the draws may miss part of it; raise target_accept (a smaller step) or reparametrise"
         ));
     }
     let worst = |pick: &dyn Fn(f64) -> bool, value: &dyn Fn(&crate::output::summary::QuantitySummary) -> f64| {
@@ -177,7 +178,7 @@ mod tests {
         s.extra.insert("tuning".into(), serde_json::json!({"step_size": 0.1, "divergences": 0.0}));
         assert!(!for_chains(&s).iter().any(|w| w.contains("divergent")));
         s.extra.insert("tuning".into(), serde_json::json!({"step_size": 0.1, "divergences": 616.0}));
-        assert!(for_chains(&s).iter().any(|w| w.starts_with("616 divergent transitions (warm-up included)")));
+        assert!(for_chains(&s).iter().any(|w| w.starts_with("616 divergent transitions after warm-up")));
 
         let json = serde_json::json!({"samples": 10, "ess": 0.0099, "log_z": 0.0, "log_z_se": 0.1, "log_z_exact": null,
             "ess_ais": null, "log_z_ais": null, "log_z_ais_se": null, "ais_accept": null, "forward_ess": 0.5,

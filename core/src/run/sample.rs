@@ -367,9 +367,27 @@ pub fn with_kernel(
         other => other.context("sampling")?,
     };
     let (mut summary, draws) = chain_summary(plan, started, run.mean_accept, sink)?;
-    let tuning: serde_json::Map<String, Value> = run.tuning.into_iter().map(|(k, v)| (k, json!(v))).collect();
-    summary.extra.insert("tuning".into(), Value::Object(tuning));
+    summary.extra.insert("tuning".into(), Value::Object(tuning_record(&run.tuning, &kernel.tuning())));
     Ok(Sampled { summary, draws })
+}
+
+/// The tuning at the end of warm-up, with the kernel's divergence count split into those of the
+/// kept draws (`divergences`, from the count at the end) and those of warm-up
+/// (`divergences_warmup`), as Stan reports them.
+fn tuning_record(after_warmup: &[(String, f64)], at_end: &[(String, f64)]) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    for (k, v) in after_warmup {
+        match at_end.iter().find(|(e, _)| e == k) {
+            Some((_, end)) if k == "divergences" => {
+                out.insert("divergences".into(), json!(end - v));
+                out.insert("divergences_warmup".into(), json!(v));
+            }
+            _ => {
+                out.insert(k.clone(), json!(v));
+            }
+        }
+    }
+    out
 }
 
 /// Runs `plan.chains` chains of independent exact draws from `target` (chain `c` from stream

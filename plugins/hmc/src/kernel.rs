@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use crate::adapt::{AdaptMode, STATE_LEN, StepSize};
 use crate::leapfrog::{Phase, integrate};
+use crate::mass::MassAdaptation;
+use crate::metric::{Metric, MetricKind};
 
 /// An energy error above this also counts as a divergence (the proposal is then rejected with
 /// probability 1 - e^-1000 anyway).
@@ -34,7 +36,12 @@ pub struct HmcConfig {
     pub adapt: AdaptMode,
     /// Multiplier of the `simple` rule.
     pub adapt_factor: f64,
-    /// Diagonal of the mass matrix (identity when absent).
+    /// Whether warm-up adapts the mass matrix in Stan's windows (as `nuts` does); needs
+    /// `adapt = "dual-averaging"`.
+    pub adapt_mass: bool,
+    /// `diag` or `dense`: the mass matrix's shape.
+    pub metric: MetricKind,
+    /// Diagonal of the (starting) mass matrix (identity when absent).
     pub mass: Option<Vec<f64>>,
 }
 
@@ -47,6 +54,8 @@ impl Default for HmcConfig {
             target_accept: 0.8,
             adapt: AdaptMode::DualAveraging,
             adapt_factor: 1.05,
+            adapt_mass: false,
+            metric: MetricKind::Diag,
             mass: None,
         }
     }
@@ -60,15 +69,16 @@ pub const MAX_LEAPFROG: usize = 1023;
 #[derive(Clone, Debug)]
 pub struct Hmc {
     config: HmcConfig,
-    inv_mass: Vec<f64>,
-    sqrt_mass: Vec<f64>,
+    metric: Metric,
+    mass_adapt: MassAdaptation,
     step: StepSize,
     adapt: bool,
     divergences: f64,
 }
 
-/// Length of [`Kernel::state`]: the step-size state, the adaptation switch and the divergence count.
-const HMC_STATE_LEN: usize = STATE_LEN + 2;
+/// Length of [`Kernel::state`] without mass adaptation: the step-size state, the adaptation
+/// switch and the divergence count (with it, the metric and the adaptation's state follow).
+pub const HMC_STATE_LEN: usize = STATE_LEN + 2;
 
 impl Hmc {
     /// An `hmc` kernel for `dim`-dimensional densities.
@@ -102,10 +112,13 @@ impl Hmc {
         if mass.iter().any(|m| !(*m > 0.0 && m.is_finite())) {
             return bad(&format!("every mass must be positive and finite, got {mass:?}"));
         }
+        if config.adapt_mass && config.adapt != AdaptMode::DualAveraging {
+            return bad("adapt_mass needs adapt = \"dual-averaging\"");
+        }
         let step = StepSize::new(config.step_size, config.adapt, config.target_accept, config.adapt_factor);
         Ok(Self {
-            inv_mass: mass.iter().map(|m| 1.0 / m).collect(),
-            sqrt_mass: mass.iter().map(|m| m.sqrt()).collect(),
+            metric: Metric::from_mass(config.metric, &mass)?,
+            mass_adapt: MassAdaptation::new(dim, config.metric),
             config,
             step,
             adapt: false,
@@ -120,6 +133,11 @@ impl Hmc {
     /// The current (unjittered) step size.
     pub fn step_size(&self) -> f64 {
         self.step.eps()
+    }
+
+    /// The current inverse mass matrix.
+    pub fn metric(&self) -> &Metric {
+        &self.metric
     }
 
     /// Divergent trajectories since construction (or the restored state).
@@ -145,7 +163,7 @@ impl Kernel for Hmc {
 
     fn step(&mut self, density: &dyn LogDensity, state: &mut ChainState, rng: &mut Rng) -> Result<StepStats> {
         let (d, n) = state.x.shape();
-        check_dim("hmc dimension", d, self.inv_mass.len())?;
+        check_dim("hmc dimension", d, self.mass_adapt.dim())?;
         let grad = state.grad.as_ref().ok_or_else(|| {
             Error::Other("hmc needs the gradient cached in the chain state (ChainState::new with_grad)".into())
         })?;
@@ -155,19 +173,19 @@ impl Kernel for Hmc {
         let mut p = Batch::zeros(d, n);
         fill_normal(rng, p.as_mut_slice());
         for mut c in p.column_iter_mut() {
-            c.iter_mut().zip(&self.sqrt_mass).for_each(|(v, s)| *v *= s);
+            self.metric.momentum(c.as_mut_slice());
         }
         let eps = self.draw_steps(n, rng);
         let mut ph = Phase { x: state.x.clone(), p, log_p: state.log_p.clone(), grad: grad.clone() };
-        let h0: Vec<f64> = (0..n).map(|j| ph.energy(j, &self.inv_mass)).collect();
+        let h0: Vec<f64> = (0..n).map(|j| ph.energy(j, &self.metric)).collect();
         let mut alive = vec![true; n];
-        integrate(density, &mut ph, &eps, &self.inv_mass, self.config.n_leapfrog, &mut alive)?;
+        integrate(density, &mut ph, &eps, &self.metric, self.config.n_leapfrog, &mut alive)?;
 
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
         let state_grad = state.grad.as_mut().ok_or_else(|| Error::Other("hmc: gradient vanished".into()))?;
         for j in 0..n {
             // `f64::min` would turn a NaN ratio into 1, so dead trajectories are settled first.
-            let h1 = ph.energy(j, &self.inv_mass);
+            let h1 = ph.energy(j, &self.metric);
             let a = if alive[j] && h1.is_finite() { (h0[j] - h1).exp().min(1.0) } else { 0.0 };
             if !alive[j] || !h1.is_finite() || h1 - h0[j] > DIVERGENCE_ENERGY {
                 self.divergences += 1.0;
@@ -182,6 +200,14 @@ impl Kernel for Hmc {
         }
         if self.adapt {
             self.step.update(stats.mean_accept());
+            if self.config.adapt_mass
+                && let Some(metric) = self.mass_adapt.observe(&state.x)?
+            {
+                self.metric = metric;
+                // As in `nuts`: the new metric's step size adapts afresh from the current one.
+                self.step = StepSize::new(self.step.eps(), AdaptMode::DualAveraging, self.config.target_accept, 1.05);
+                self.step.start();
+            }
         }
         Ok(stats)
     }
@@ -199,17 +225,28 @@ impl Kernel for Hmc {
         let mut s = self.step.to_vec().to_vec();
         s.push(if self.adapt { 1.0 } else { 0.0 });
         s.push(self.divergences);
+        if self.config.adapt_mass {
+            s.extend(self.metric.values());
+            s.extend(self.mass_adapt.state());
+        }
         s
     }
 
     fn set_state(&mut self, s: &[f64]) -> Result<()> {
-        check_dim("hmc state length", s.len(), HMC_STATE_LEN)?;
+        let (d, kind) = (self.mass_adapt.dim(), self.config.metric);
+        let m = Metric::values_len(kind, d);
+        let adapted = if self.config.adapt_mass { m + MassAdaptation::state_len(kind, d) } else { 0 };
+        check_dim("hmc state length", s.len(), HMC_STATE_LEN + adapted)?;
         if s.iter().any(|v| !v.is_finite()) {
             return Err(Error::Config(format!("hmc state must be finite, got {s:?}")));
         }
         self.step.set_from(&s[..STATE_LEN]);
         self.adapt = s[STATE_LEN] != 0.0;
         self.divergences = s[STATE_LEN + 1];
+        if self.config.adapt_mass {
+            self.metric = self.metric.with_values(&s[HMC_STATE_LEN..HMC_STATE_LEN + m])?;
+            self.mass_adapt.set_state(&s[HMC_STATE_LEN + m..])?;
+        }
         Ok(())
     }
 

@@ -1,4 +1,4 @@
-//! Batched leapfrog integration of Hamiltonian dynamics with a diagonal mass matrix:
+//! Batched leapfrog integration of Hamiltonian dynamics with a diagonal or dense mass matrix:
 //! `H(x, p) = -log p(x) + p^T M^-1 p / 2`, one step size per chain (column).
 //!
 //! A chain whose log-density or gradient turns non-finite (or whose momentum overflows) stops
@@ -6,6 +6,8 @@
 //! Freezing it keeps its coordinates finite, so the density is never evaluated at NaN.
 
 use bootflow_core::{Batch, LogDensity, Result};
+
+use crate::metric::Metric;
 
 /// Position, momentum and the cached log-density and gradient at the position.
 #[derive(Clone, Debug)]
@@ -17,10 +19,9 @@ pub struct Phase {
 }
 
 impl Phase {
-    /// `H = -log p(x) + sum_i p_i^2 / (2 m_i)` of column `j` (`+inf` where `log p = -inf`).
-    pub fn energy(&self, j: usize, inv_mass: &[f64]) -> f64 {
-        let kinetic: f64 = self.p.column(j).iter().zip(inv_mass).map(|(p, im)| p * p * im).sum();
-        -self.log_p[j] + 0.5 * kinetic
+    /// `H = -log p(x) + p^T M^-1 p / 2` of column `j` (`+inf` where `log p = -inf`).
+    pub fn energy(&self, j: usize, metric: &Metric) -> f64 {
+        -self.log_p[j] + 0.5 * metric.kinetic2(self.p.column(j).iter())
     }
 
     fn column_is_finite(&self, j: usize) -> bool {
@@ -38,7 +39,7 @@ pub fn integrate(
     density: &dyn LogDensity,
     ph: &mut Phase,
     eps: &[f64],
-    inv_mass: &[f64],
+    metric: &Metric,
     n_steps: usize,
     alive: &mut [bool],
 ) -> Result<()> {
@@ -47,11 +48,7 @@ pub fn integrate(
     kick(ph, eps, 0.5, alive);
     for step in 0..n_steps {
         for j in (0..n).filter(|&j| alive[j]) {
-            let e = eps[j];
-            let mut xc = ph.x.column_mut(j);
-            for ((x, p), im) in xc.iter_mut().zip(ph.p.column(j).iter()).zip(inv_mass) {
-                *x += e * im * p;
-            }
+            metric.drift(ph.x.column_mut(j).iter_mut(), ph.p.column(j).as_slice(), eps[j]);
         }
         density.eval(&ph.x, &mut ph.log_p, Some(&mut ph.grad))?;
         mark_diverged(ph, alive);
@@ -135,15 +132,21 @@ mod tests {
 
     #[test]
     fn forward_then_flipped_momentum_returns_to_the_start() {
-        let inv_mass = [1.0, 0.5, 2.0];
+        let dense = nalgebra::DMatrix::from_row_slice(3, 3, &[1.0, 0.3, 0.1, 0.3, 0.5, -0.2, 0.1, -0.2, 2.0]);
+        for inv_mass in [Metric::Diag(vec![1.0, 0.5, 2.0]), Metric::dense(dense).unwrap()] {
+            reverses(&inv_mass);
+        }
+    }
+
+    fn reverses(inv_mass: &Metric) {
         let ph0 = start(4, 1);
         let mut ph = ph0.clone();
         let eps = [0.05, 0.1, 0.2, 0.13];
         let mut alive = vec![true; 4];
-        integrate(&Anharmonic, &mut ph, &eps, &inv_mass, 25, &mut alive).unwrap();
+        integrate(&Anharmonic, &mut ph, &eps, inv_mass, 25, &mut alive).unwrap();
         assert!((&ph.x - &ph0.x).norm() > 0.1, "the trajectory should move");
         ph.p *= -1.0;
-        integrate(&Anharmonic, &mut ph, &eps, &inv_mass, 25, &mut alive).unwrap();
+        integrate(&Anharmonic, &mut ph, &eps, inv_mass, 25, &mut alive).unwrap();
         assert!(alive.iter().all(|a| *a));
         assert!((&ph.x - &ph0.x).amax() < 1e-10, "position error {}", (&ph.x - &ph0.x).amax());
         assert!((&ph.p + &ph0.p).amax() < 1e-10, "momentum error {}", (&ph.p + &ph0.p).amax());
@@ -153,7 +156,7 @@ mod tests {
     /// the step divides the error by about 4.
     #[test]
     fn energy_error_shrinks_as_step_size_squared() {
-        let inv_mass = [1.0; 3];
+        let inv_mass = Metric::Diag(vec![1.0; 3]);
         let ph0 = start(8, 2);
         let err = |eps: f64| -> f64 {
             let mut ph = ph0.clone();
@@ -196,7 +199,7 @@ mod tests {
         Walled.eval(&x, &mut log_p, Some(&mut grad)).unwrap();
         let mut ph = Phase { x, p, log_p, grad };
         let mut alive = vec![true; 3];
-        integrate(&Walled, &mut ph, &[0.1; 3], &[1.0], 20, &mut alive).unwrap();
+        integrate(&Walled, &mut ph, &[0.1; 3], &Metric::Diag(vec![1.0]), 20, &mut alive).unwrap();
         assert_eq!(alive, vec![false, false, true]);
         assert!(ph.x.iter().all(|v| v.is_finite()));
     }

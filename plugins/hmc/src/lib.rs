@@ -1,7 +1,8 @@
 //! Hamiltonian Monte Carlo for bootflow: the no-U-turn sampler (`nuts`), and a batched leapfrog
-//! kernel (`hmc`) with a diagonal mass matrix,
-//! optional per-trajectory step-size jitter, and step-size adaptation by dual averaging (sampler
-//! warm-up) or a simple multiplicative rule (AIS during training).
+//! kernel (`hmc`), both with a diagonal or dense mass matrix (`metric`) that warm-up can adapt in
+//! Stan's windows (`adapt_mass`; on by default for `nuts`); `hmc` adds optional per-trajectory
+//! step-size jitter and step-size adaptation by dual averaging (sampler warm-up) or a simple
+//! multiplicative rule (AIS during training).
 //!
 //! ```
 //! use bootflow_core::Registry;
@@ -16,6 +17,7 @@ pub mod adapt;
 pub mod kernel;
 pub mod leapfrog;
 pub mod mass;
+pub mod metric;
 pub mod nuts;
 
 #[cfg(test)]
@@ -36,13 +38,13 @@ pub fn register(reg: &mut Registry) -> Result<()> {
     reg.add_kernel(
         "hmc",
         Source::Builtin,
-        "Hamiltonian Monte Carlo (leapfrog, diagonal mass, step jitter, dual-averaging or simple step adaptation)",
+        "Hamiltonian Monte Carlo (leapfrog, diagonal or dense mass with optional windowed adaptation, step jitter, dual-averaging or simple step adaptation)",
         Arc::new(|dim, cfg| Ok(Box::new(Hmc::from_config(dim, cfg)?) as Box<dyn Kernel>)),
     )?;
     reg.add_kernel(
         "nuts",
         Source::Builtin,
-        "no-U-turn sampler (multinomial, generalised criterion, max_depth, divergences; dual averaging, windowed diagonal mass)",
+        "no-U-turn sampler (multinomial, generalised criterion, max_depth, divergences; dual averaging, windowed diagonal or dense mass)",
         Arc::new(|dim, cfg| Ok(Box::new(Nuts::from_config(dim, cfg)?) as Box<dyn Kernel>)),
     )
 }

@@ -2,7 +2,7 @@
 //! generalised no-U-turn criterion (Hoffman & Gelman 2014; Betancourt 2017, "A Conceptual
 //! Introduction to Hamiltonian Monte Carlo", appendix A; the checks across merged subtrees as in
 //! Stan 2.26), a maximum tree depth, divergence detection, dual-averaging step size and windowed
-//! adaptation of a diagonal mass matrix (docs/metrics.md §5).
+//! adaptation of a diagonal or dense mass matrix (docs/metrics.md §5).
 //!
 //! Each chain builds its own tree (trajectory lengths differ between chains); the density is
 //! evaluated one point at a time.
@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::adapt::{AdaptMode, STATE_LEN, StepSize};
 use crate::mass::MassAdaptation;
+use crate::metric::{Metric, MetricKind};
 
 /// An energy error above this ends the trajectory as a divergence (Stan's threshold).
 const DIVERGENCE_ENERGY: f64 = 1000.0;
@@ -34,15 +35,24 @@ pub struct NutsConfig {
     pub max_depth: usize,
     /// Mean acceptance statistic the step-size adaptation aims at.
     pub target_accept: f64,
-    /// Whether warm-up adapts the diagonal mass matrix (Stan's windows).
+    /// Whether warm-up adapts the mass matrix (Stan's windows).
     pub adapt_mass: bool,
+    /// `diag` or `dense`: the mass matrix's shape.
+    pub metric: MetricKind,
     /// Diagonal of the starting mass matrix (identity when absent).
     pub mass: Option<Vec<f64>>,
 }
 
 impl Default for NutsConfig {
     fn default() -> Self {
-        Self { step_size: 0.1, max_depth: 10, target_accept: 0.8, adapt_mass: true, mass: None }
+        Self {
+            step_size: 0.1,
+            max_depth: 10,
+            target_accept: 0.8,
+            adapt_mass: true,
+            metric: MetricKind::Diag,
+            mass: None,
+        }
     }
 }
 
@@ -74,11 +84,11 @@ struct Subtree {
     turned: bool,
 }
 
-/// The no-U-turn sampler with an adaptable step size and diagonal mass matrix.
+/// The no-U-turn sampler with an adaptable step size and mass matrix.
 #[derive(Clone, Debug)]
 pub struct Nuts {
     config: NutsConfig,
-    inv_mass: Vec<f64>,
+    metric: Metric,
     step: StepSize,
     mass_adapt: MassAdaptation,
     adapt: bool,
@@ -107,8 +117,8 @@ impl Nuts {
         }
         let step = StepSize::new(config.step_size, AdaptMode::DualAveraging, config.target_accept, 1.05);
         Ok(Self {
-            inv_mass: mass.iter().map(|m| 1.0 / m).collect(),
-            mass_adapt: MassAdaptation::new(dim),
+            metric: Metric::from_mass(config.metric, &mass)?,
+            mass_adapt: MassAdaptation::new(dim, config.metric),
             config,
             step,
             adapt: false,
@@ -127,18 +137,17 @@ impl Nuts {
         self.divergences as u64
     }
 
-    /// The diagonal of the current inverse mass matrix (the adapted variances).
-    pub fn inv_mass(&self) -> &[f64] {
-        &self.inv_mass
+    /// The current inverse mass matrix (the adapted variances or covariance).
+    pub fn metric(&self) -> &Metric {
+        &self.metric
     }
 
     fn energy(&self, pt: &Point) -> f64 {
-        let kinetic: f64 = pt.p.iter().zip(&self.inv_mass).map(|(p, im)| p * p * im).sum();
-        -pt.log_p + 0.5 * kinetic
+        -pt.log_p + 0.5 * self.metric.kinetic2(pt.p.iter())
     }
 
     fn p_sharp(&self, p: &[f64]) -> Vec<f64> {
-        p.iter().zip(&self.inv_mass).map(|(p, im)| p * im).collect()
+        self.metric.velocity(p)
     }
 
     /// Generalised no-U-turn criterion: the trajectory keeps going while `rho` points forward at
@@ -152,7 +161,8 @@ impl Nuts {
     fn leapfrog(&self, density: &dyn LogDensity, pt: &Point, eps: f64) -> Result<Point> {
         let d = pt.x.len();
         let p_half: Vec<f64> = pt.p.iter().zip(&pt.grad).map(|(p, g)| p + 0.5 * eps * g).collect();
-        let x: Vec<f64> = pt.x.iter().zip(&p_half).zip(&self.inv_mass).map(|((x, p), im)| x + eps * im * p).collect();
+        let mut x = pt.x.clone();
+        self.metric.drift(x.iter_mut(), &p_half, eps);
         let xb = Batch::from_column_slice(d, 1, &x);
         let (mut log_p, mut grad) = ([0.0], Batch::zeros(d, 1));
         density.eval(&xb, &mut log_p, Some(&mut grad))?;
@@ -302,7 +312,7 @@ impl Kernel for Nuts {
 
     fn step(&mut self, density: &dyn LogDensity, state: &mut ChainState, rng: &mut Rng) -> Result<StepStats> {
         let (d, n) = state.x.shape();
-        check_dim("nuts dimension", d, self.inv_mass.len())?;
+        check_dim("nuts dimension", d, self.mass_adapt.dim())?;
         let grad = state.grad.as_ref().ok_or_else(|| {
             Error::Other("nuts needs the gradient cached in the chain state (ChainState::new with_grad)".into())
         })?;
@@ -311,10 +321,13 @@ impl Kernel for Nuts {
         fill_normal(rng, p.as_mut_slice());
         let mut stats = StepStats { accept_prob: vec![0.0; n], accepted: vec![false; n] };
         let mut moved = Vec::with_capacity(n);
+        for mut c in p.column_iter_mut() {
+            self.metric.momentum(c.as_mut_slice());
+        }
         for j in 0..n {
             let start = Point {
                 x: state.x.column(j).iter().copied().collect(),
-                p: p.column(j).iter().zip(&self.inv_mass).map(|(z, im)| z / im.sqrt()).collect(),
+                p: p.column(j).iter().copied().collect(),
                 grad: grad.column(j).iter().copied().collect(),
                 log_p: state.log_p[j],
             };
@@ -335,9 +348,9 @@ impl Kernel for Nuts {
         if self.adapt {
             self.step.update(stats.mean_accept());
             if self.config.adapt_mass
-                && let Some(var) = self.mass_adapt.observe(&state.x)
+                && let Some(metric) = self.mass_adapt.observe(&state.x)?
             {
-                self.inv_mass = var;
+                self.metric = metric;
                 // A new metric needs its own step size: dual averaging restarts from the current one.
                 self.step = StepSize::new(self.step.eps(), AdaptMode::DualAveraging, self.config.target_accept, 1.05);
                 self.step.start();
@@ -363,14 +376,15 @@ impl Kernel for Nuts {
     fn state(&self) -> Vec<f64> {
         let mut s = self.step.to_vec().to_vec();
         s.extend([f64::from(u8::from(self.adapt)), self.divergences, self.transitions, self.leapfrogs]);
-        s.extend(&self.inv_mass);
+        s.extend(self.metric.values());
         s.extend(self.mass_adapt.state());
         s
     }
 
     fn set_state(&mut self, s: &[f64]) -> Result<()> {
-        let d = self.inv_mass.len();
-        check_dim("nuts state length", s.len(), STATE_LEN + 4 + d + MassAdaptation::state_len(d))?;
+        let (d, kind) = (self.mass_adapt.dim(), self.config.metric);
+        let m = Metric::values_len(kind, d);
+        check_dim("nuts state length", s.len(), STATE_LEN + 4 + m + MassAdaptation::state_len(kind, d))?;
         if s.iter().any(|v| !v.is_finite()) {
             return Err(Error::Config("nuts state must be finite".into()));
         }
@@ -378,8 +392,8 @@ impl Kernel for Nuts {
         let rest = &s[STATE_LEN..];
         self.adapt = rest[0] != 0.0;
         [self.divergences, self.transitions, self.leapfrogs] = [rest[1], rest[2], rest[3]];
-        self.inv_mass = rest[4..4 + d].to_vec();
-        self.mass_adapt.set_state(&rest[4 + d..])
+        self.metric = self.metric.with_values(&rest[4..4 + m])?;
+        self.mass_adapt.set_state(&rest[4 + m..])
     }
 
     fn boxed_clone(&self) -> Result<Box<dyn Kernel>> {

@@ -9,12 +9,13 @@ use bootflow_core::{ChainConfig, ChainRun, run_chains};
 use nalgebra::{DMatrix, DVector};
 use serde_json::json;
 
+use crate::kernel::HMC_STATE_LEN;
 use crate::{AdaptMode, Hmc, HmcConfig};
 
 const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// `N(mu, Sigma)` with `Sigma = Q diag(lambda) Q^T`, Q a random rotation and the eigenvalues
-/// spread geometrically from 1 to 40 (condition number 40).
+/// spread geometrically from 1 to the condition number (40 for [`Correlated::new`]).
 pub(crate) struct Correlated {
     mu: DVector<f64>,
     sigma: DMatrix<f64>,
@@ -23,15 +24,23 @@ pub(crate) struct Correlated {
 
 impl Correlated {
     pub(crate) fn new(d: usize, seed: u64) -> Self {
+        Self::with_condition(d, seed, 40.0)
+    }
+
+    pub(crate) fn with_condition(d: usize, seed: u64, condition: f64) -> Self {
         let mut rng = stream(seed, 0);
         let mut a = DMatrix::zeros(d, d);
         fill_normal(&mut rng, a.as_mut_slice());
         let q = a.qr().q();
-        let lambda = DVector::from_fn(d, |i, _| 40f64.powf(i as f64 / (d - 1) as f64));
+        let lambda = DVector::from_fn(d, |i, _| condition.powf(i as f64 / (d - 1) as f64));
         let sigma = &q * DMatrix::from_diagonal(&lambda) * q.transpose();
         let precision = &q * DMatrix::from_diagonal(&lambda.map(|l| 1.0 / l)) * q.transpose();
         let mu = DVector::from_fn(d, |i, _| 0.5 * i as f64 - 2.0);
         Self { mu, sigma, precision }
+    }
+
+    pub(crate) fn sigma(&self) -> &DMatrix<f64> {
+        &self.sigma
     }
 
     pub(crate) fn diagonal(mu: &[f64], var: &[f64]) -> Self {
@@ -158,6 +167,40 @@ fn a_diagonal_mass_matching_the_precision_allows_a_much_larger_step() {
         ..HmcConfig::default()
     };
     check_moments(&mut Hmc::new(3, cfg).unwrap(), &target, 16, 500, 4);
+}
+
+/// With `adapt_mass` HMC learns the variances of the previous test's kind of target (over four
+/// orders of magnitude) in warm-up, as `nuts` does, and samples it; the kernel resumes bit for bit
+/// from its state mid-adaptation.
+#[test]
+fn hmc_mass_adaptation_learns_the_variances() {
+    let d = 12;
+    let var: Vec<f64> = (0..d).map(|i| 10f64.powf(-2.0 + 4.0 * i as f64 / (d - 1) as f64)).collect();
+    let target = Correlated::diagonal(&vec![0.5; d], &var);
+    let cfg = HmcConfig { step_size: 0.01, jitter: 0.3, adapt_mass: true, ..HmcConfig::default() };
+    let mut k = Hmc::new(d, cfg.clone()).unwrap();
+    check_moments(&mut k, &target, 16, 1000, 41);
+    for (i, (learned, truth)) in k.metric().values().iter().zip(&var).enumerate() {
+        assert!((learned / truth - 1.0).abs() < 0.3, "coordinate {i}: inverse mass {learned}, variance {truth}");
+    }
+    assert!(k.step_size() > 0.3, "a learned metric allows steps near the unit scale: {}", k.step_size());
+
+    let mut a = Hmc::new(d, cfg.clone()).unwrap();
+    let mut state = ChainState::new(&target, Batch::from_element(d, 4, 0.5), true).unwrap();
+    let mut rng = stream(8, 0);
+    a.set_adapt(true);
+    for _ in 0..120 {
+        a.step(&target, &mut state, &mut rng).unwrap();
+    }
+    let mut b = Hmc::new(d, cfg).unwrap();
+    b.set_state(&a.state()).unwrap();
+    let (mut sa, mut sb, mut rb) = (state.clone(), state, rng.clone());
+    for _ in 0..40 {
+        a.step(&target, &mut sa, &mut rng).unwrap();
+        b.step(&target, &mut sb, &mut rb).unwrap();
+    }
+    assert_eq!(sa.x, sb.x);
+    assert_eq!(a.state(), b.state());
 }
 
 /// Normalised isotropic Gaussian N(0, s^2 I) in 2-D.
@@ -336,6 +379,10 @@ fn registry_builds_the_kernel_and_rejects_bad_configs() {
     crate::register(&mut reg).unwrap();
     let k = reg.kernel("hmc", 2, &json!({"adapt": "simple", "mass": [1.0, 4.0], "jitter": 0.4})).unwrap();
     assert!((k.tuning()[0].1 - 0.1).abs() < 1e-15, "{:?}", k.tuning());
+    let k = reg.kernel("hmc", 2, &json!({"adapt_mass": true, "metric": "dense"})).unwrap();
+    // The step size, the switch and the divergences; the metric; the adaptation's counters, mean
+    // and co-moments.
+    assert_eq!(k.state().len(), HMC_STATE_LEN + 4 + (4 + 2 + 4));
     for bad in [
         json!({"mass": [1.0]}),
         json!({"mass": [1.0, -1.0]}),
@@ -344,6 +391,8 @@ fn registry_builds_the_kernel_and_rejects_bad_configs() {
         json!({"n_leapfrog": 1024}),
         json!({"adapt": "nuts"}),
         json!({"step": 0.1}),
+        json!({"metric": "full"}),
+        json!({"adapt": "simple", "adapt_mass": true}),
     ] {
         assert!(reg.kernel("hmc", 2, &bad).is_err(), "{bad}");
     }
