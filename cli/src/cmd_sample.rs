@@ -82,7 +82,8 @@ pub struct SampleArgs {
     /// A kernel option, e.g. `--kernel-set step_size=0.05` or `--kernel-set n_leapfrog=20`; may be repeated.
     #[arg(long = "kernel-set", value_name = "KEY=VALUE")]
     pub kernel_set: Vec<String>,
-    /// Kernel of the annealing steps of mis-ais (default hmc when the target has a gradient, else rwm).
+    /// Kernel of the annealing steps of mis-ais: hmc, nuts, rwm or a plugin kernel (default hmc when
+    /// the target has a gradient, else rwm).
     #[arg(long)]
     pub ais_kernel: Option<String>,
     /// Intermediate distributions of mis-ais.

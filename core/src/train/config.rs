@@ -16,7 +16,7 @@
 //! batch = 128
 //! n_intermediate = 2
 //! spacing = "linear"  # or "geometric"
-//! kernel = "hmc"
+//! kernel = "hmc"      # AIS transitions: "hmc", "nuts", "rwm" or a plugin kernel
 //! kernel_config = { n_leapfrog = 5 }
 //! adapt = true
 //! buffer = { size = 512000, min = 65536, batches_per_ais = 8, batch = 128, max_w_adjust = 10.0 }

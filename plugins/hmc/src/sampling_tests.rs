@@ -280,8 +280,19 @@ fn ais_with_hmc_transitions_recovers_log_z_of_a_normalised_mixture() {
         target_accept: 0.65,
         ..HmcConfig::default()
     };
-    let kernel = Hmc::new(2, cfg).unwrap();
-    let mut ais = Annealer::new(&kernel, 20, Spacing::Linear).unwrap();
+    ais_recovers_log_z(&Hmc::new(2, cfg).unwrap());
+}
+
+/// The same with one NUTS transition per intermediate distribution (its step sizes tuned by dual
+/// averaging over the 40 runs): NUTS serves inside AIS as well.
+#[test]
+fn ais_with_nuts_transitions_recovers_log_z_of_a_normalised_mixture() {
+    let cfg = crate::NutsConfig { step_size: 0.5, adapt_mass: false, ..crate::NutsConfig::default() };
+    ais_recovers_log_z(&crate::Nuts::new(2, cfg).unwrap());
+}
+
+fn ais_recovers_log_z(kernel: &dyn Kernel) {
+    let mut ais = Annealer::new(kernel, 20, Spacing::Linear).unwrap();
     let mut rng = stream(11, 0);
     let start = Broad(5.0);
     let draw = |n: usize, rng: &mut bootflow_core::Rng| {
