@@ -38,6 +38,10 @@ pub enum Method {
     /// finds, covariance from the Hessian), with importance weights against the target (needs
     /// the gradient).
     Laplace,
+    /// Local moves (nuts where the target has a gradient, else rwm; `--kernel-set` configures
+    /// them) alternating with independent-Metropolis moves from a flow trained during warm-up on
+    /// the chains' own positions, frozen for the kept draws.
+    FlowMcmc,
 }
 
 impl From<Method> for run::Method {
@@ -50,6 +54,7 @@ impl From<Method> for run::Method {
             Method::MisAis => run::Method::MisAis,
             Method::Exact => run::Method::Exact,
             Method::Laplace => run::Method::Laplace,
+            Method::FlowMcmc => run::Method::FlowMcmc,
         }
     }
 }

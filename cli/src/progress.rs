@@ -55,6 +55,7 @@ impl RunProgress for Stderr {
         match event {
             Event::Trained { steps, seconds } => eprintln!("trained {steps} steps in {seconds:.1}s; evaluating"),
             Event::Evaluated { eval } => eprintln!("flow ESS {:.4}; sampling", eval.ess),
+            Event::FlowInit { note } => eprintln!("flow.init: {note}"),
             Event::Warmup { transitions, chains } => eprintln!("warm-up: {transitions} transitions of {chains} chains"),
         }
     }

@@ -48,6 +48,7 @@ pub use model::target::{LogDensity, Target, TargetDensity};
 
 // The flow.
 pub use flow::affine::ElementwiseAffine;
+pub use flow::cholesky::CholeskyAffine;
 pub use flow::{Flow, InverseGrads, InverseRecord, PathSample, ScoredPass};
 
 // Samplers.
@@ -61,6 +62,7 @@ pub use train::buffer::ReplayBuffer;
 pub use train::checkpoint::{CHECKPOINT_FILE, Checkpoint};
 pub use train::config::{Component, RunConfig, TrainConfig};
 pub use train::fab::FabConfig;
+pub use train::init::{Initialised, initialise};
 pub use train::observer::{Observer, Progress as TrainingProgress};
 pub use train::trainer::Trainer;
 
@@ -81,7 +83,7 @@ pub use output::metrics::{Metrics, read_metrics_csv};
 pub use output::summary::{QuantitySummary, Summary};
 
 // Registry, targets and scripts.
-pub use registry::{FlowSpec, LayerContext, Registry, Source, parse_config};
+pub use registry::{FlowInit, FlowSpec, LayerContext, Registry, Source, parse_config};
 pub use script::ScriptTarget;
 
 // Errors and the process.

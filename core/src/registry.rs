@@ -121,6 +121,17 @@ impl Registry {
             }),
         )
         .expect("empty registry");
+        r.add_bijection(
+            "cholesky",
+            Source::Builtin,
+            "full affine layer x = L z + t, L lower triangular (keys: shift, lower: its rows; flow.init writes one)",
+            Arc::new(|ctx: &LayerContext, cfg: &Value| {
+                Ok(vec![
+                    Box::new(crate::flow::cholesky::CholeskyAffine::from_config(ctx.dim, cfg)?) as Box<dyn Bijection>
+                ])
+            }),
+        )
+        .expect("distinct built-in bijections");
         crate::mcmc::register(&mut r).expect("built-in kernels have distinct names");
         crate::targets::register(&mut r).expect("built-in targets have distinct names");
         crate::train::register(&mut r).expect("built-in objectives have distinct names");
@@ -214,6 +225,27 @@ pub struct FlowSpec {
     /// Columns per parallel shard (results depend on it, never on the thread count).
     #[serde(default)]
     pub shard: Option<usize>,
+    /// How training sets the flow's scale before the first step (see [`FlowInit`]; absent, the
+    /// default of [`crate::initialise`]). A trained run's record holds the layer it added instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<FlowInit>,
+}
+
+/// `flow.init`: an affine layer at the data end of the flow (a [`cholesky`] layer) from a
+/// Gaussian fitted to the target before training, so the layers before it see standardised
+/// coordinates.
+///
+/// [`cholesky`]: crate::flow::cholesky::CholeskyAffine
+#[derive(Clone, Copy, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowInit {
+    /// The Laplace approximation at the modes `bootflow optimize` finds (moment-matched over
+    /// them when there are several).
+    Laplace,
+    /// The mean and covariance of a short NUTS run.
+    Warmup,
+    /// No layer: the flow as configured.
+    None,
 }
 
 fn one() -> f64 {

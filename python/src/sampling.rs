@@ -31,9 +31,10 @@ fn method(name: &str) -> PyResult<Method> {
         "mis-ais" => Method::MisAis,
         "exact" => Method::Exact,
         "laplace" => Method::Laplace,
+        "flow-mcmc" => Method::FlowMcmc,
         other => {
             return Err(PyValueError::new_err(format!(
-                "method '{other}': expected 'hmc', 'nuts', 'rwm', 'mis', 'mis-ais', 'exact' or 'laplace'"
+                "method '{other}': expected 'hmc', 'nuts', 'rwm', 'mis', 'mis-ais', 'exact', 'laplace' or 'flow-mcmc'"
             )));
         }
     })

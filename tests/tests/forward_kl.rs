@@ -54,7 +54,7 @@ fn config(dir: &Path, samples: &Path, estimator: &str) -> String {
         &p,
         format!(
             "seed = 2\n[target]\nname = \"gaussian\"\nmean = {MEAN:?}\nstd = {STD:?}\n\
-             [flow]\nlayers = [{{ type = \"affine\" }}]\n\
+             [flow]\ninit = \"none\"\nlayers = [{{ type = \"affine\" }}]\n\
              [objective]\nname = \"forward-kl\"\nestimator = \"{estimator}\"\nbatch = 64\nsamples = \"{}\"\n\
              [train]\nsteps = 400\nlr = 0.05\nlog_every = 100\n",
             glob.display()

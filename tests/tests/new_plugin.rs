@@ -122,7 +122,10 @@ fn scaffolded_plugin_builds_loads_and_trains() {
     }
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 30);
-    assert_eq!(summary["n_params"], 4, "one affine layer on 2-D: a scale and a shift per coordinate");
+    // One affine layer on 2-D (a scale and a shift per coordinate), and the cholesky layer the
+    // default flow.init fits (two log-diagonal entries, one below the diagonal, two shifts).
+    assert_eq!(summary["n_params"], 4 + 5, "{summary}");
+    assert!(summary["flow_init"].as_str().unwrap().starts_with("laplace"), "{summary}");
     let metrics = std::fs::read_to_string(run_dir.join("metrics.csv")).unwrap();
     let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
     let loss_col = header.iter().position(|h| *h == "loss").expect("loss column");

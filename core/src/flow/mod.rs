@@ -14,6 +14,7 @@ const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 pub mod affine;
 mod base;
+pub mod cholesky;
 mod inverse;
 mod pathwise;
 mod scored;

@@ -131,6 +131,9 @@ fn layer_sizes(dim: f64, flow: &FlowSpec) -> Vec<(String, f64, f64)> {
     let mut out = Vec::new();
     for (i, layer) in flow.layers.iter().enumerate() {
         let (mut params, mut per_point) = (dim, dim);
+        if layer.get("type").and_then(Value::as_str) == Some("cholesky") {
+            params = dim * (dim + 3.0) / 2.0;
+        }
         let count = number(layer, "couplings", number(layer, "blocks", 1.0)).max(1.0);
         let widths = |key: &str| -> Vec<f64> {
             layer

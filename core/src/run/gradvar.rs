@@ -199,7 +199,11 @@ pub fn gradvar(req: &GradVarRequest, registry: &Registry, progress: &dyn RunProg
             let (c, flow) = load_checkpoint(registry, path)?;
             (flow, c.step)
         }
-        None => (registry.flow(target.dim(), &cfg.flow, cfg.seed).context("building the flow")?, 0),
+        None => {
+            // The flow a fresh training run would start from, `flow.init` included.
+            let init = crate::train::init::initialise(registry, target.as_ref(), &cfg.flow, cfg.seed)?;
+            (registry.flow(target.dim(), &init.spec, cfg.seed).context("building the flow")?, 0)
+        }
     };
     if flow.dim() != target.dim() {
         return Err(Error::Config(format!(

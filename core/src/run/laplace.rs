@@ -63,7 +63,7 @@ impl Laplace {
     pub fn at(target: &dyn Target, mode: Vec<f64>, log_p_mode: f64) -> Result<Self> {
         let precision = -hessian(target, &mode)?;
         let chol: Cholesky<f64, Dyn> = Cholesky::new(precision).ok_or_else(|| {
-            Error::Unsupported(format!(
+            Error::Other(format!(
                 "the Hessian of log p~ at the mode (log p~ = {log_p_mode}) is not negative definite: \
                  no Gaussian approximation there (a ridge or a saddle of the target)"
             ))
@@ -77,6 +77,16 @@ impl Laplace {
     /// `log det` of the covariance.
     pub fn log_det_covariance(&self) -> f64 {
         -2.0 * self.upper.diagonal().iter().map(|v| v.ln()).sum::<f64>()
+    }
+
+    /// The covariance, `(-H)^-1`.
+    pub fn covariance(&self) -> Result<DMatrix<f64>> {
+        let d = self.mode.len();
+        let mut inv = DMatrix::identity(d, d);
+        if !self.upper.solve_upper_triangular_mut(&mut inv) {
+            return Err(Error::Bug("the Cholesky factor of the precision is singular".into()));
+        }
+        Ok(&inv * inv.transpose())
     }
 
     /// `n` independent draws (columns) and their log-density under the approximation.
@@ -110,7 +120,7 @@ pub fn laplace(
     let found = find_modes(target, &search, progress).context("finding the mode")?;
     let Some(best) = found.modes.first() else {
         let why = found.failed.first().map_or(String::new(), |f| format!(": start {}: {}", f.start, f.why));
-        return Err(Error::Unsupported(format!("--method laplace: no start of {} reached a mode{why}", found.starts)));
+        return Err(Error::Other(format!("--method laplace: no start of {} reached a mode{why}", found.starts)));
     };
     let approx = Laplace::at(target, best.x.clone(), best.log_p)?;
     let (started, sink) = crate::run::sample::open_chains(target, plan, out)?;

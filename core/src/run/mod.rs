@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod checks;
 pub mod estimate;
+pub mod flow_mcmc;
 pub mod gradvar;
 pub mod input;
 pub mod laplace;
@@ -192,8 +193,8 @@ mod tests {
         let s = run(&spec, &dir, Start::Fresh, &Registry::with_builtins(), &progress).unwrap();
         assert_eq!((s.train.steps, s.sample.chains, s.sample.draws), (30, 2, 25));
         assert!(s.final_loss.is_some() && s.flow.samples == 200);
-        // Trained, evaluated; every draw counted.
-        assert_eq!(progress.events.load(Ordering::Relaxed), 2);
+        // flow.init's choice (laplace: the target has a gradient), trained, evaluated; every draw counted.
+        assert_eq!(progress.events.load(Ordering::Relaxed), 3);
         assert_eq!(progress.draws.load(Ordering::Relaxed), 50);
         for f in ["config.toml", "metrics.csv", "checkpoint.json", "chain_1.csv", "chain_2.csv", "summary.json"] {
             assert!(dir.join(f).exists(), "{f} missing");

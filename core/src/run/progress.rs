@@ -23,6 +23,12 @@ pub enum Event<'a> {
         /// The evaluation of the trained flow.
         eval: &'a FlowEval,
     },
+    /// A fresh training run resolved `flow.init`: what it chose (see [`crate::initialise`]);
+    /// reported when training has run.
+    FlowInit {
+        /// The choice and what it was fitted from.
+        note: &'a str,
+    },
     /// Kernel chains begin `transitions` warm-up transitions of `chains` chains.
     Warmup {
         /// Warm-up transitions each chain will make.

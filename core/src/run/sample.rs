@@ -52,6 +52,9 @@ pub enum Method {
     /// Independent draws from the Laplace approximation at the best mode, weighted against the
     /// target (needs the gradient).
     Laplace,
+    /// Local kernel moves alternating with independent-Metropolis moves from a flow trained
+    /// during warm-up on the chains' positions ([`crate::run::flow_mcmc`]).
+    FlowMcmc,
 }
 
 impl Method {
@@ -65,6 +68,7 @@ impl Method {
             Method::MisAis => "mis-ais",
             Method::Exact => "exact",
             Method::Laplace => "laplace",
+            Method::FlowMcmc => "flow-mcmc",
         }
     }
 }
@@ -154,7 +158,9 @@ pub fn load_checkpoint(registry: &Registry, path: &Path) -> Result<(Checkpoint, 
             c.format
         )));
     }
-    let mut flow = registry.flow(c.flow.dim, &c.flow.spec, c.flow.seed).context("rebuilding the flow")?;
+    let mut flow = registry
+        .flow(c.flow.dim, &c.flow.spec, c.flow.seed)
+        .with_context(|| format!("rebuilding the flow of {}", file.display()))?;
     flow.set_params(&c.params).with_context(|| format!("parameters of {}", file.display()))?;
     Ok((c, flow))
 }
@@ -176,7 +182,7 @@ fn check_sizes(req: &SampleRequest, has_flow: bool) -> Result<()> {
         (Method::Mis | Method::MisAis, false) => {
             fail(format!("--method {} needs --flow CHECKPOINT", req.method.name()))
         }
-        (Method::Hmc | Method::Nuts | Method::Rwm | Method::Exact | Method::Laplace, true) => {
+        (Method::Hmc | Method::Nuts | Method::Rwm | Method::Exact | Method::Laplace | Method::FlowMcmc, true) => {
             fail("--flow is only used by --method mis / mis-ais".into())
         }
         _ => Ok(()),
@@ -246,6 +252,10 @@ pub fn sample_with(
     let kernel_name = match req.method {
         Method::Hmc | Method::Nuts | Method::Rwm => req.method.name().to_string(),
         Method::Mis | Method::Exact | Method::Laplace => String::new(),
+        Method::FlowMcmc => {
+            let nuts = target.has_grad() && registry.kernels.contains_key("nuts");
+            if nuts { "nuts" } else { "rwm" }.to_string()
+        }
         Method::MisAis => {
             req.ais_kernel.clone().unwrap_or_else(|| if target.has_grad() { "hmc".into() } else { "rwm".into() })
         }
@@ -295,6 +305,9 @@ pub fn sample_with(
         (Method::Mis, _, Some(f)) => with_flow(f, target, None, &plan, out, progress)?,
         (Method::Exact, None, None) => exact(target, &plan, out, progress)?,
         (Method::Laplace, None, None) => crate::run::laplace::laplace(target, &plan, out, progress)?,
+        (Method::FlowMcmc, Some(mut k), None) => {
+            crate::run::flow_mcmc::flow_mcmc(k.as_mut(), target, registry, &plan, out, progress)?
+        }
         (Method::MisAis, Some(k), Some(f)) => {
             let ais = AisRefinement { kernel: k.as_ref(), n_intermediate: req.ais_steps, spacing: Spacing::Linear };
             with_flow(f, target, Some(&ais), &plan, out, progress)?
@@ -374,7 +387,10 @@ pub fn with_kernel(
 /// The tuning at the end of warm-up, with the kernel's divergence count split into those of the
 /// kept draws (`divergences`, from the count at the end) and those of warm-up
 /// (`divergences_warmup`), as Stan reports them.
-fn tuning_record(after_warmup: &[(String, f64)], at_end: &[(String, f64)]) -> serde_json::Map<String, Value> {
+pub(crate) fn tuning_record(
+    after_warmup: &[(String, f64)],
+    at_end: &[(String, f64)],
+) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
     for (k, v) in after_warmup {
         match at_end.iter().find(|(e, _)| e == k) {
@@ -438,7 +454,7 @@ pub(crate) fn stopped(stop: &Option<std::sync::Arc<std::sync::atomic::AtomicBool
 
 /// The summary of chains stopped by the front end: every chain cut to the draws all of them
 /// reached, the mean acceptance statistic of those, and `"interrupted": true`.
-fn interrupted_summary(plan: &Plan, started: Instant, mut sink: ChainSink<'_>) -> Result<Sampled> {
+pub(crate) fn interrupted_summary(plan: &Plan, started: Instant, mut sink: ChainSink<'_>) -> Result<Sampled> {
     let kept = sink.truncate_to_shortest();
     if kept == 0 {
         return Err(Error::Interrupted);

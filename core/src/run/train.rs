@@ -42,12 +42,20 @@ pub struct TrainSummary {
     pub seconds: f64,
     /// Number of flow parameters.
     pub n_params: usize,
+    /// What `flow.init` chose for a fresh run (see [`crate::initialise`]).
+    pub flow_init: Option<String>,
 }
 
 impl TrainSummary {
     /// The summary of the run a checkpoint holds.
     pub fn of(c: &Checkpoint) -> Self {
-        Self { steps: c.step, skipped_steps: c.skipped_steps, seconds: c.elapsed_seconds, n_params: c.params.len() }
+        Self {
+            steps: c.step,
+            skipped_steps: c.skipped_steps,
+            seconds: c.elapsed_seconds,
+            n_params: c.params.len(),
+            flow_init: None,
+        }
     }
 }
 
@@ -97,13 +105,16 @@ pub fn train(
 
 /// Writes a training run's `summary.json` into `out`.
 pub fn write_summary(out: &Path, summary: &TrainSummary) -> Result<()> {
-    let json = json!({
+    let mut json = json!({
         "steps": summary.steps,
         "skipped_steps": summary.skipped_steps,
         "seconds": summary.seconds,
         "n_params": summary.n_params,
         warnings::KEY: warnings::for_training(summary.steps, summary.skipped_steps),
     });
+    if let Some(note) = &summary.flow_init {
+        json["flow_init"] = json!(note);
+    }
     let text = serde_json::to_string_pretty(&json).map_err(|e| Error::Bug(format!("summary JSON: {e}")))?;
     std::fs::write(out.join("summary.json"), text).with_context(|| format!("writing summary in {}", out.display()))
 }
@@ -117,5 +128,9 @@ pub fn run_trainer(trainer: &mut Trainer, progress: &dyn RunProgress) -> Result<
         trainer.stop_when_set(flag);
     }
     trainer.run()?;
-    Ok(TrainSummary::of(&trainer.snapshot()))
+    // Reported once training ran, so that a run refused at its first step prints its error alone.
+    if let Some(note) = trainer.init_note() {
+        progress.event(crate::run::progress::Event::FlowInit { note });
+    }
+    Ok(TrainSummary { flow_init: trainer.init_note().map(str::to_string), ..TrainSummary::of(&trainer.snapshot()) })
 }

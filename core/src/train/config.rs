@@ -8,6 +8,7 @@
 //!
 //! [flow]              # crate::registry::FlowSpec
 //! base_std = 1.0
+//! init = "laplace"    # or "warmup", "none"; absent: see crate::train::init
 //! layers = [{ type = "realnvp", couplings = 10, hidden = [40], activation = "relu" }]
 //!
 //! [objective]         # a registered objective name plus its own keys

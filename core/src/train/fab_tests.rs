@@ -129,11 +129,12 @@ fn buffer_draws_are_reweighted_for_staleness_and_their_weights_brought_up_to_dat
 
 #[test]
 fn short_fab_training_fits_a_shifted_scaled_gaussian() {
-    // Target N((2, -1), diag(0.5, 2)^2); a single affine layer can match it exactly.
+    // Target N((2, -1), diag(0.5, 2)^2); a single affine layer can match it exactly (training
+    // alone: flow.init would fit it before the first step).
     let t = Gaussian { mu: vec![2.0, -1.0], sigma: vec![0.5, 2.0] };
     let reg = Registry::with_builtins();
     let spec: crate::registry::FlowSpec =
-        crate::registry::parse_config("flow", &json!({"layers": [{"type": "affine"}]})).unwrap();
+        crate::registry::parse_config("flow", &json!({"layers": [{"type": "affine"}], "init": "none"})).unwrap();
     for (form, buffer) in
         [("p", None), ("p2q", None), ("p2q", Some(json!({"size": 4096, "min": 256, "batches_per_ais": 4})))]
     {

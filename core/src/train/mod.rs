@@ -29,6 +29,7 @@ pub mod config;
 pub mod fab;
 pub mod float_bits;
 pub mod forward_kl;
+pub mod init;
 pub mod kl;
 pub mod observer;
 pub mod optim;

@@ -62,10 +62,25 @@ pub struct Trainer {
     stop: Option<Arc<AtomicBool>>,
     /// The measurements of `train.gradvar_every`, when asked for.
     gradvar: Option<GradVarProbe>,
+    /// What `flow.init` chose for a fresh run.
+    init_note: Option<String>,
+}
+
+/// The checks of `train` that come before any work (the `flow.init` fit included).
+fn check_train(train: &TrainConfig) -> Result<()> {
+    if train.log_every == 0 {
+        return Err(Error::Config("train.log_every must be at least 1".into()));
+    }
+    if train.lr_final.is_some_and(|l| !(l > 0.0 && l.is_finite())) {
+        return Err(Error::Config("train.lr_final must be a positive number".into()));
+    }
+    Ok(())
 }
 
 impl Trainer {
-    /// A fresh run: the flow is built from `flow` with `seed`, training draws from its own stream.
+    /// A fresh run: the flow is built from `flow` with `seed` after its `flow.init` is resolved
+    /// ([`crate::initialise`]; [`Trainer::init_note`] says what it chose), training draws
+    /// from its own stream.
     pub fn new(
         registry: &Registry,
         target: Box<dyn Target>,
@@ -74,12 +89,23 @@ impl Trainer {
         objective: &Component,
         train: &TrainConfig,
     ) -> Result<Self> {
-        if train.log_every == 0 {
-            return Err(Error::Config("train.log_every must be at least 1".into()));
-        }
-        if train.lr_final.is_some_and(|l| !(l > 0.0 && l.is_finite())) {
-            return Err(Error::Config("train.lr_final must be a positive number".into()));
-        }
+        check_train(train)?;
+        let init = crate::train::init::initialise(registry, target.as_ref(), flow, seed)?;
+        let mut t = Self::build(registry, target, seed, &init.spec, objective, train)?;
+        t.init_note = init.note;
+        Ok(t)
+    }
+
+    /// A run of the flow `flow` describes as it stands (a recorded spec: `init` resolved).
+    fn build(
+        registry: &Registry,
+        target: Box<dyn Target>,
+        seed: u64,
+        flow: &FlowSpec,
+        objective: &Component,
+        train: &TrainConfig,
+    ) -> Result<Self> {
+        check_train(train)?;
         let dim = target.dim();
         let eval_samples = if train.eval_every > 0 { train.eval_samples } else { 0 };
         crate::run::budget::check_training(dim, flow, objective, eval_samples)?;
@@ -105,7 +131,13 @@ impl Trainer {
             observers: Vec::new(),
             stop: None,
             gradvar,
+            init_note: None,
         })
+    }
+
+    /// What `flow.init` fitted for this fresh run (`None` when it added no layer, and on resume).
+    pub fn init_note(&self) -> Option<&str> {
+        self.init_note.as_deref()
     }
 
     /// A fresh run from a whole run config (the target is built by the caller: it may be a
@@ -123,7 +155,7 @@ impl Trainer {
             truncate_log_after(&dir.join(log), c.step)?;
         }
         check_dim("target dimension of the resumed run", target.dim(), c.flow.dim)?;
-        let mut t = Self::new(registry, target, c.flow.seed, &c.flow.spec, &c.objective, &c.train)?;
+        let mut t = Self::build(registry, target, c.flow.seed, &c.flow.spec, &c.objective, &c.train)?;
         t.flow.set_params(&c.params)?;
         t.objective.set_state(&c.objective_state)?;
         t.optimiser = c.optimiser;

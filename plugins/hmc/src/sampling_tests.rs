@@ -455,3 +455,53 @@ fn mis_with_hmc_annealed_proposals_samples_the_target() {
         }
     }
 }
+
+/// [`Correlated`] as a target.
+struct CorrelatedTarget(Correlated);
+impl bootflow_core::Target for CorrelatedTarget {
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+    fn log_prob(&self, x: &[f64]) -> Result<f64> {
+        let mut out = [0.0];
+        self.0.eval(&Batch::from_column_slice(x.len(), 1, x), &mut out, None)?;
+        Ok(out[0])
+    }
+    fn has_grad(&self) -> bool {
+        true
+    }
+    fn log_prob_grad(&self, x: &[f64], g: &mut [f64]) -> Result<f64> {
+        let mut out = [0.0];
+        let mut grad = Batch::zeros(x.len(), 1);
+        self.0.eval(&Batch::from_column_slice(x.len(), 1, x), &mut out, Some(&mut grad))?;
+        g.copy_from_slice(grad.as_slice());
+        Ok(out[0])
+    }
+}
+
+/// `flow.init = "warmup"` fits the mean and covariance of 8 x 250 NUTS draws of a correlated
+/// Gaussian (condition number 40): the mean within 5 standard errors of the 2000 draws in every
+/// coordinate, the covariance within 15 % (Frobenius norm; the relative error of a covariance
+/// from 2000 independent draws is about 3 %).
+#[test]
+fn flow_init_warmup_fits_the_gaussian_of_a_nuts_run() {
+    use bootflow_core::{FlowSpec, parse_config};
+    let mut reg = Registry::with_builtins();
+    crate::register(&mut reg).unwrap();
+    let target = CorrelatedTarget(Correlated::new(5, 4));
+    let spec: FlowSpec = parse_config("flow", &json!({"layers": [], "init": "warmup"})).unwrap();
+    let init = bootflow_core::initialise(&reg, &target, &spec, 2).unwrap();
+    assert!(init.note.as_deref().unwrap().starts_with("warmup"), "{:?}", init.note);
+    let layer = &init.spec.layers[0];
+    let shift: Vec<f64> = serde_json::from_value(layer["shift"].clone()).unwrap();
+    let rows: Vec<Vec<f64>> = serde_json::from_value(layer["lower"].clone()).unwrap();
+    let l = DMatrix::from_fn(5, 5, |i, j| if j <= i { rows[i][j] } else { 0.0 });
+    let fitted = &l * l.transpose();
+    let sigma = target.0.sigma();
+    for (i, m) in shift.iter().enumerate() {
+        let se = (sigma[(i, i)] / 2000.0).sqrt();
+        assert!((m - target.0.mu[i]).abs() < 5.0 * se, "mean {i}: {m} vs {} (se {se})", target.0.mu[i]);
+    }
+    let rel = (&fitted - sigma).norm() / sigma.norm();
+    assert!(rel < 0.15, "covariance off by {rel}:\n{fitted}\nvs\n{sigma}");
+}
