@@ -147,7 +147,7 @@ pub fn train(
     trainer.stop_when_set(watch.stop.clone());
     py.detach(|| trainer.run()).map_err(fail)?;
     let snapshot = trainer.snapshot();
-    let summary = TrainSummary::of(&snapshot);
+    let summary = TrainSummary { flow_init: trainer.init_note().map(str::to_string), ..TrainSummary::of(&snapshot) };
     if let Some(dir) = &out {
         write_summary(dir, &summary).map_err(fail)?;
     }
@@ -159,6 +159,7 @@ pub fn train(
         "skipped_steps": summary.skipped_steps,
         "seconds": summary.seconds,
         "n_params": summary.n_params,
+        "flow_init": summary.flow_init,
         "final_loss": logged.metrics.iter().find(|(k, _)| *k == "loss")
             .and_then(|(_, v)| v.iter().rev().find_map(|x| *x)),
         "interrupted": interrupted,

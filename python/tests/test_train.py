@@ -86,7 +86,9 @@ def test_run_objects_hold_the_flow_metrics_and_summary(tmp_path):
          "objective": {"name": "kl", "batch": 64}, "train": {"steps": 60, "lr": 0.05, "log_every": 10}},
         progress=False,
     )
-    assert run.summary["steps"] == 60 and run.summary["n_params"] == 4 and not run.interrupted
+    # One affine layer (4 parameters) and the cholesky layer flow.init fits by default (5).
+    assert run.summary["steps"] == 60 and run.summary["n_params"] == 9 and not run.interrupted
+    assert run.summary["flow_init"].startswith("laplace at the mode")
     steps = np.asarray(run.metrics["step"])
     np.testing.assert_array_equal(steps, np.arange(10, 61, 10))
     assert np.isfinite(np.asarray(run.metrics["loss"])).all()

@@ -7,7 +7,8 @@
 //! Warm-up: the first quarter makes local moves only (the kernel adapts, positions fill a replay
 //! buffer); then the flow gets a `cholesky` layer at the buffer's mean and covariance in front of
 //! [`FLOW_LAYERS`], and each further warm-up transition adds [`TRAIN_STEPS`] Adam steps on
-//! buffer minibatches and a global move. After warm-up the kernel's tuning and the flow are
+//! buffer minibatches and a global move (every other one, to explore, from the positions'
+//! Gaussian widened by half). After warm-up the kernel's tuning and the flow are
 //! frozen, so every kept transition (local move, then global move) leaves the target invariant
 //! and the kept draws are one Markov chain per chain.
 
@@ -39,6 +40,10 @@ const MINIBATCH: usize = 256;
 const BUFFER: usize = 50_000;
 /// Adam's learning rate.
 const LR: f64 = 1e-3;
+/// Every other global move of warm-up proposes from the Gaussian of the local warm-up positions
+/// widened this much, so that chains reach modes none of them has visited yet (the flow learns
+/// only from where the chains have been). The kept draws use the trained flow alone.
+const EXPLORE_SCALE: f64 = 1.5;
 /// Fewest warm-up transitions: a local quarter to fit the first layer, the rest to train.
 pub const MIN_WARMUP: usize = 100;
 /// Streams of the run seed: local moves use stream 0 (as plain kernel chains do).
@@ -93,13 +98,16 @@ impl Positions {
     }
 }
 
-/// The flow of [`FLOW_LAYERS`] with the positions' Gaussian layer at its data end.
-fn build_flow(registry: &Registry, dim: usize, positions: &Positions, seed: u64) -> Result<Flow> {
+/// The flow of [`FLOW_LAYERS`] with the positions' Gaussian layer at its data end, and the
+/// exploring proposal: that Gaussian alone, [`EXPLORE_SCALE`] times wider.
+fn build_flows(registry: &Registry, dim: usize, positions: &Positions, seed: u64) -> Result<(Flow, Flow)> {
+    let gaussian = positions.gaussian_layer()?;
     let mut layers: Vec<serde_json::Value> =
         serde_json::from_str(FLOW_LAYERS).map_err(|e| Error::Bug(format!("FLOW_LAYERS: {e}")))?;
-    layers.push(positions.gaussian_layer()?);
+    layers.push(gaussian.clone());
     let spec = FlowSpec { base_std: 1.0, layers, shard: None, init: None };
-    registry.flow(dim, &spec, seed)
+    let wide = FlowSpec { base_std: EXPLORE_SCALE, layers: vec![gaussian], shard: None, init: None };
+    Ok((registry.flow(dim, &spec, seed)?, registry.flow(dim, &wide, seed)?))
 }
 
 /// One maximum-likelihood Adam step of `flow` on a minibatch; returns the minibatch's mean
@@ -182,7 +190,7 @@ pub fn flow_mcmc(
     progress.event(Event::Warmup { transitions: s.warmup, chains: s.chains });
     let stop = progress.stop();
     let mut positions = Positions::new(d);
-    let mut flow: Option<(Flow, Adam)> = None;
+    let mut flow: Option<(Flow, Flow, Adam)> = None;
     let mut accepted_warmup = vec![0u64; s.chains];
     let mut mean_log_q = f64::NAN;
     let local_phase = s.warmup / 4;
@@ -195,22 +203,23 @@ pub fn flow_mcmc(
         kernel.step(&density, &mut state, &mut local).context("flow-mcmc warm-up, local move")?;
         positions.push(&state.x);
         if t + 1 == local_phase {
-            let f = build_flow(registry, d, &positions, s.seed)?;
+            let (f, wide) = build_flows(registry, d, &positions, s.seed)?;
             let adam = Adam::new(AdamConfig { lr: LR, ..AdamConfig::default() }, f.n_params())?;
-            flow = Some((f, adam));
+            flow = Some((f, wide, adam));
         }
-        if let Some((f, adam)) = flow.as_mut().filter(|_| t >= local_phase) {
+        if let Some((f, wide, adam)) = flow.as_mut().filter(|_| t >= local_phase) {
             for _ in 0..TRAIN_STEPS {
                 mean_log_q = train_step(f, adam, &positions, &mut train)?;
             }
-            global_move(f, &density, &mut state, &mut global, &mut accepted_warmup)?;
+            let proposal = if (t - local_phase) % 2 == 1 { &*wide } else { &*f };
+            global_move(proposal, &density, &mut state, &mut global, &mut accepted_warmup)?;
         }
         warmup.advance(1);
     }
     warmup.finish();
     kernel.set_adapt(false);
     let tuning = kernel.tuning();
-    let (f, _) = flow.ok_or_else(|| Error::Bug("flow-mcmc: the flow was never built".into()))?;
+    let (f, _, _) = flow.ok_or_else(|| Error::Bug("flow-mcmc: the flow was never built".into()))?;
     let counter = progress.counter("draws", (s.chains * s.draws) as u64);
     let mut accepted = vec![0u64; s.chains];
     let mut local_accept = 0.0;
