@@ -189,9 +189,12 @@ def sample(target: Target | str, method: str = "hmc", flow: Flow | None = None, 
            init_scale: float = 1.0, ais_steps: int = 8, progress: bool = True, **kernel_options: Any) -> Any:
     """Runs MCMC chains on ``target``.
 
-    ``method``: ``"hmc"`` or ``"rwm"`` (kernel chains: ``warmup`` adaptation transitions, then
-    ``draws``), ``"mis"`` (independent Metropolis-Hastings with ``flow`` as proposal; no warm-up) or
-    ``"mis-ais"`` (each proposal refined by ``ais_steps`` annealing steps). ``kernel_options`` go to
+    ``method``: ``"hmc"``, ``"nuts"`` or ``"rwm"`` (kernel chains: ``warmup`` adaptation
+    transitions, then ``draws``), ``"mis"`` (independent Metropolis-Hastings with ``flow`` as
+    proposal; no warm-up), ``"mis-ais"`` (each proposal refined by ``ais_steps`` annealing steps),
+    ``"laplace"`` (independent draws from the Laplace approximation, weighted against the target) or
+    ``"flow-mcmc"`` (NUTS moves and global moves from a flow trained on the chains during a warm-up
+    of at least 100 transitions, then frozen). ``kernel_options`` go to
     the kernel (``n_leapfrog=20``, ``step_size=0.05``, ...). With ``out`` the chain files and
     ``summary.json`` are written as ``bootflow sample`` writes them.
 

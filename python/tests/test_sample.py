@@ -81,3 +81,18 @@ def test_progress_goes_to_the_callback_bars(capsys):
     bootflow.sample(bootflow.target("gaussian", dim=2), chains=2, draws=2000, warmup=100, progress=True)
     err = capsys.readouterr().err
     assert "draws" in err and "4000/4000" in err
+
+
+def test_flow_mcmc_gives_the_clis_chains(tmp_path, cli):
+    sets = ["--set", "means=[[-8.0, 0.0], [8.0, 0.0]]", "--set", "weights=[0.3, 0.7]"]
+    subprocess.run([cli, "sample", "--target", "mixture", *sets, "--method", "flow-mcmc", "--chains", "4",
+                    "--draws", "200", "--warmup", "200", "--seed", "3", "--init-scale", "6",
+                    "--out", tmp_path / "cli"], check=True, capture_output=True)
+    target = bootflow.target("mixture", means=[[-8.0, 0.0], [8.0, 0.0]], weights=[0.3, 0.7])
+    ours = bootflow.sample(target, method="flow-mcmc", chains=4, draws=200, warmup=200, seed=3, init_scale=6.0,
+                           progress=False)
+    with open(tmp_path / "cli" / "summary.json") as f:
+        from_cli = json.load(f)
+    summary = bootflow.summary_of(ours)
+    assert summary["quantities"] == from_cli["quantities"]
+    assert summary["flow_mcmc"]["global_accept"] == from_cli["flow_mcmc"]["global_accept"] > 0.2
