@@ -66,6 +66,12 @@ pub struct Trainer {
     init_note: Option<String>,
 }
 
+/// The memory the run would need, checked before anything is built.
+fn check_budget(dim: usize, flow: &FlowSpec, objective: &Component, train: &TrainConfig) -> Result<()> {
+    let eval_samples = if train.eval_every > 0 { train.eval_samples } else { 0 };
+    crate::run::budget::check_training(dim, flow, objective, eval_samples)
+}
+
 /// The checks of `train` that come before any work (the `flow.init` fit included).
 fn check_train(train: &TrainConfig) -> Result<()> {
     if train.log_every == 0 {
@@ -90,6 +96,14 @@ impl Trainer {
         train: &TrainConfig,
     ) -> Result<Self> {
         check_train(train)?;
+        // Refuse a bad flow or objective before the fit, which may take seconds.
+        check_budget(target.dim(), flow, objective, train)?;
+        registry.flow(target.dim(), flow, seed)?;
+        registry
+            .objective(&objective.name, &objective.config())
+            .context("[objective]")?
+            .check_target(target.as_ref())
+            .context("[objective]")?;
         let init = crate::train::init::initialise(registry, target.as_ref(), flow, seed)?;
         let mut t = Self::build(registry, target, seed, &init.spec, objective, train)?;
         t.init_note = init.note;
@@ -107,8 +121,7 @@ impl Trainer {
     ) -> Result<Self> {
         check_train(train)?;
         let dim = target.dim();
-        let eval_samples = if train.eval_every > 0 { train.eval_samples } else { 0 };
-        crate::run::budget::check_training(dim, flow, objective, eval_samples)?;
+        check_budget(dim, flow, objective, train)?;
         let built = registry.flow(dim, flow, seed)?;
         let optimiser = Adam::new(train.adam(), built.n_params())?;
         let built_objective = registry.objective(&objective.name, &objective.config()).context("[objective]")?;
