@@ -7,6 +7,11 @@ Models (bootflow's as Rhai scripts in scripts/, NumPyro's written here):
 * ``eight_schools``: centred eight schools (scripts/eight_schools.rhai).
 * ``eight_schools_nc``: the same model non-centred (scripts/eight_schools_noncentred.rhai).
 * ``funnel_nc``: Neal's funnel in 10-D, non-centred (scripts/funnel_noncentred.rhai).
+* ``gauss100``: a 100-D Gaussian with condition number 1000 (covariance ``Q diag(lambda) Q^T``,
+  ``lambda`` geometric from 1 to 1000, ``Q`` a random rotation, numpy seed 0, entries rounded
+  to 5 significant digits so both samplers see the same matrix), both with a dense mass matrix
+  (bootflow's ``gaussian`` target with ``--kernel-set metric=dense``; NumPyro's
+  ``dense_mass=True``).
 
 For each sampler and model the script prints the wall time of sampling (warm-up included;
 NumPyro's second run, so its compilation is excluded, and its first run for reference), the
@@ -67,15 +72,34 @@ def funnel_nc():
     numpyro.sample("z", dist.Normal(jnp.zeros(9), 1.0))
 
 
+def gauss100_cov():
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((100, 100)))
+    lam = 1000.0 ** (np.arange(100) / 99.0)
+    cov = (q * lam) @ q.T
+    return np.array([[float(f"{v:.5g}") for v in row] for row in (cov + cov.T) / 2])
+
+
+GAUSS100_COV = gauss100_cov()
+
+
+def gauss100():
+    numpyro.sample("x", dist.MultivariateNormal(jnp.zeros(100), covariance_matrix=jnp.asarray(GAUSS100_COV)))
+
+
+# name: (NumPyro model, bootflow target arguments, bootflow kernel options, NumPyro NUTS options)
 MODELS = {
-    "eight_schools": (eight_schools, "scripts/eight_schools.rhai"),
-    "eight_schools_nc": (eight_schools_nc, "scripts/eight_schools_noncentred.rhai"),
-    "funnel_nc": (funnel_nc, "scripts/funnel_noncentred.rhai"),
+    "eight_schools": (eight_schools, ["scripts/eight_schools.rhai"], [], {}),
+    "eight_schools_nc": (eight_schools_nc, ["scripts/eight_schools_noncentred.rhai"], [], {}),
+    "funnel_nc": (funnel_nc, ["scripts/funnel_noncentred.rhai"], [], {}),
+    "gauss100": (gauss100, ["gaussian", "--set", "dim=100", "--set",
+                            "cov=[" + ",".join("[" + ",".join(f"{v:.5g}" for v in row) + "]" for row in GAUSS100_COV) + "]"],
+                 ["--kernel-set", "metric=dense"], {"dense_mass": True}),
 }
 
 
-def numpyro_row(model, args):
-    mcmc = MCMC(NUTS(model), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
+def numpyro_row(model, options, args):
+    mcmc = MCMC(NUTS(model, **options), num_warmup=args.warmup, num_samples=args.draws, num_chains=args.chains,
                 chain_method=args.chain_method, progress_bar=False)
     t0 = time.perf_counter()
     mcmc.run(jax.random.PRNGKey(0), extra_fields=("diverging",))
@@ -90,10 +114,11 @@ def numpyro_row(model, args):
     return {"seconds": second, "first_run_seconds": first, "divergences": div, "min_bulk_ess": ess}
 
 
-def bootflow_row(script, args):
+def bootflow_row(target, kernel, args):
     exe = os.path.join(ROOT, "target", "release", "bootflow")
+    name = os.path.join(ROOT, target[0]) if target[0].endswith(".rhai") else target[0]
     with tempfile.TemporaryDirectory() as out:
-        cmd = [exe, "sample", "--target", os.path.join(ROOT, script), "--method", "nuts",
+        cmd = [exe, "sample", "--target", name, *target[1:], "--method", "nuts", *kernel,
                "--chains", str(args.chains), "--draws", str(args.draws), "--warmup", str(args.warmup),
                "--seed", "1", "--out", out, "--force"]
         env = dict(os.environ, RAYON_NUM_THREADS="1")
@@ -117,8 +142,10 @@ def main():
     print(f"{args.chains} chains x {args.draws} draws after {args.warmup} warm-up, one core each")
     print(f"{'model':<18}{'sampler':<10}{'seconds':>9}{'divergent':>11}{'min bulk ESS':>14}{'ESS/s':>9}")
     for name in args.models.split(","):
-        model, script = MODELS[name]
-        for sampler, row in (("bootflow", bootflow_row(script, args)), ("numpyro", numpyro_row(model, args))):
+        model, target, kernel, options = MODELS[name]
+        for sampler, run in (("bootflow", lambda: bootflow_row(target, kernel, args)),
+                             ("numpyro", lambda: numpyro_row(model, options, args))):
+            row = run()
             print(f"{name:<18}{sampler:<10}{row['seconds']:>9.2f}{row['divergences']:>11}"
                   f"{row['min_bulk_ess']:>14.0f}{row['min_bulk_ess'] / row['seconds']:>9.0f}"
                   + (f"   (first run with compilation {row['first_run_seconds']:.2f} s)" if "first_run_seconds" in row
