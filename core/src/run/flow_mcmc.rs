@@ -20,13 +20,13 @@ use serde_json::json;
 use crate::Batch;
 use crate::error::{Error, Result, ResultExt};
 use crate::flow::Flow;
-use crate::flow::cholesky::CholeskyAffine;
 use crate::model::kernel::{ChainState, Kernel};
 use crate::model::target::{LogDensity, Target, TargetDensity};
 use crate::registry::{FlowSpec, Registry};
 use crate::rng::{self, Rng};
 use crate::run::progress::{Event, RunProgress};
 use crate::run::sample::{Plan, Sampled, chain_summary, interrupted_summary, open_chains, stopped, tuning_record};
+use crate::train::init::draws_layer;
 use crate::train::optim::{Adam, AdamConfig};
 
 /// The flow trained during warm-up (before its fitted `cholesky` layer).
@@ -80,21 +80,10 @@ impl Positions {
         self.x.select_columns(&picks)
     }
 
-    /// The `cholesky` layer at the positions' mean and covariance, regularised as Stan
-    /// regularises its metric.
+    /// The `cholesky` layer at the positions' regularised mean and covariance.
     fn gaussian_layer(&self) -> Result<serde_json::Value> {
         let x = self.x.columns(0, self.filled).clone_owned();
-        let n = self.filled as f64;
-        let mean = x.column_mean();
-        let centred = &x - &mean * nalgebra::RowDVector::from_element(self.filled, 1.0);
-        let shrink = n / (n + 5.0);
-        let d = mean.len();
-        let cov =
-            (&centred * centred.transpose()) * (shrink / (n - 1.0)) + Batch::identity(d, d) * (1e-3 * (1.0 - shrink));
-        let chol = nalgebra::Cholesky::new(cov)
-            .ok_or_else(|| Error::NonFinite("the warm-up positions' covariance is not positive definite".into()))?;
-        let layer = CholeskyAffine::new(chol.l(), mean.iter().copied().collect())?;
-        Ok(layer.to_config("flow-mcmc: mean and covariance of the local warm-up positions"))
+        draws_layer(&x, "flow-mcmc: mean and covariance of the local warm-up positions")
     }
 }
 

@@ -123,6 +123,18 @@ struct Fit {
 }
 
 impl Fit {
+    /// The mean and covariance of the draws (columns of `x`), the covariance regularised as
+    /// Stan regularises its metric: `(n / (n + 5)) C + 1e-3 (5 / (n + 5)) I`.
+    fn of_draws(x: &Batch, note: String) -> Self {
+        let (d, n) = (x.nrows(), x.ncols() as f64);
+        let mean = x.column_mean();
+        let centred = x - &mean * nalgebra::RowDVector::from_element(x.ncols(), 1.0);
+        let shrink = n / (n + 5.0);
+        let covariance =
+            (&centred * centred.transpose()) * (shrink / (n - 1.0)) + DMatrix::identity(d, d) * (1e-3 * (1.0 - shrink));
+        Fit { mean: mean.iter().copied().collect(), covariance, note, modes: 1 }
+    }
+
     fn layer(&self) -> Result<CholeskyAffine> {
         let chol = nalgebra::Cholesky::new(self.covariance.clone()).ok_or_else(|| {
             Error::NonFinite(format!("{}: the fitted covariance is not positive definite", self.note))
@@ -173,6 +185,13 @@ fn laplace_fit(target: &dyn Target, seed: u64) -> Result<Fit> {
     Ok(Fit { mean, covariance, note, modes: parts.len() })
 }
 
+/// The config of the `cholesky` layer at the regularised mean and covariance of the draws
+/// (columns of `x`), with `note` saying where they came from.
+pub(crate) fn draws_layer(x: &Batch, note: &str) -> Result<serde_json::Value> {
+    let fit = Fit::of_draws(x, note.to_string());
+    Ok(fit.layer()?.to_config(&fit.note))
+}
+
 /// The fit to a short NUTS run (see the module docs).
 fn warmup_fit(registry: &Registry, target: &dyn Target, seed: u64) -> Result<Fit> {
     if !target.has_grad() {
@@ -184,23 +203,14 @@ fn warmup_fit(registry: &Registry, target: &dyn Target, seed: u64) -> Result<Fit
         "the warm-up runs NUTS, the hmc plugin's kernel (load it with --plugin or from the plugin directory)",
     )?;
     let cfg = ChainConfig { n_chains: WARMUP_CHAINS, n_warmup: WARMUP_STEPS, n_draws: WARMUP_DRAWS, init_scale: 1.0 };
-    let (mut sum, mut outer) = (nalgebra::DVector::zeros(d), DMatrix::zeros(d, d));
+    let mut draws = Batch::zeros(d, WARMUP_CHAINS * WARMUP_DRAWS);
     let density = TargetDensity(target);
     run_chains(kernel.as_mut(), &density, &cfg, None, &mut rng::stream(seed, 0), |draw| {
-        let x: &Batch = &draw.state.x;
-        for c in x.column_iter() {
-            sum += c;
-        }
-        outer += x * x.transpose();
+        draws.columns_mut(draw.index * WARMUP_CHAINS, WARMUP_CHAINS).copy_from(&draw.state.x);
         Ok(())
     })?;
-    let n = (WARMUP_CHAINS * WARMUP_DRAWS) as f64;
-    let mean = sum / n;
-    let sample_cov = (outer - &mean * mean.transpose() * n) / (n - 1.0);
-    let shrink = n / (n + 5.0);
-    let covariance = sample_cov * shrink + DMatrix::identity(d, d) * (1e-3 * (1.0 - shrink));
     let note = format!("warmup: mean and covariance of {WARMUP_CHAINS} NUTS chains x {WARMUP_DRAWS} draws");
-    Ok(Fit { mean: mean.iter().copied().collect(), covariance, note, modes: 1 })
+    Ok(Fit::of_draws(&draws, note))
 }
 
 #[cfg(test)]
